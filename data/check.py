@@ -1,0 +1,244 @@
+"""Validate a data root in the release layout and print a per-class summary.
+
+Usage::
+
+    python -m data.check --root datasets/small [--split data/splits_small.json] [--max_models 50]
+
+For every model it checks that all ``N_VIEWS`` renders, depth maps and cameras exist and decode
+with the right shapes, that both voxel grids exist with the right resolution, that the depth map
+is finite exactly where the render's alpha is set, and that cameras and voxels agree: the
+occupied voxel centres (32^3) projected through each camera land inside the alpha mask
+(at least ``MIN_AGREEMENT`` of them over all views; alpha is sampled at pixel
+centres, so points within a pixel of the silhouette edge may fall just outside). Exit status 1 if any model fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing as mp
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tabulate import tabulate
+from tqdm import tqdm
+
+from data import io
+from data.layout import BACKGROUND_DEPTH, IM_SIZE, N_VIEWS, VOXEL_SIZES, DataLayout, class_name
+from data.voxelize import GRID_RANGE, cell_centres
+
+log = logging.getLogger(__name__)
+
+#: Minimum fraction of occupied voxel centres that must project inside the silhouette.
+MIN_AGREEMENT = 0.99
+
+
+def project_points(points: np.ndarray, K: np.ndarray, extrinsic: np.ndarray) -> np.ndarray:
+    """Pinhole projection (numpy).
+
+    Args:
+        points: (P, 3) world coordinates, scene units.
+        K: (3, 3) intrinsics, pixels.
+        extrinsic: (3, 4) or (4, 4) world -> camera.
+
+    Returns:
+        (P, 3): image x (column) and y (row) in pixels, and camera-frame depth z.
+    """
+    E = np.asarray(extrinsic, dtype=np.float64)[:3]
+    cam = points @ E[:, :3].T + E[:, 3]
+    uvw = cam @ np.asarray(K, dtype=np.float64).T
+    return np.stack([uvw[:, 0] / uvw[:, 2], uvw[:, 1] / uvw[:, 2], cam[:, 2]], axis=1)
+
+
+def occupied_centres(grid: np.ndarray, grid_range: tuple[float, float] = GRID_RANGE) -> np.ndarray:
+    """World coordinates of occupied cell centres: grid (N, N, N) [x, y, z] -> (P, 3)."""
+    c = cell_centres(grid.shape[0], grid_range)
+    idx = np.argwhere(grid > 0)
+    return c[idx]
+
+
+def silhouette_agreement(grid: np.ndarray, K: np.ndarray, extrinsic: np.ndarray,
+                         alpha: np.ndarray) -> float:
+    """Fraction of occupied voxel centres that project inside a view's alpha mask.
+
+    Pixel ``i`` covers image coordinates ``[i, i + 1)`` (see :mod:`data.render`).
+
+    Args:
+        grid: (N, N, N) occupancy, world [x, y, z].
+        K: (3, 3) intrinsics, pixels.
+        extrinsic: (3, 4) or (4, 4) world -> camera.
+        alpha: (H, W) mask (non-zero = object).
+
+    Returns:
+        Fraction in [0, 1] (1.0 for an empty grid).
+    """
+    pts = occupied_centres(grid)
+    if len(pts) == 0:
+        return 1.0
+    uvz = project_points(pts, K, extrinsic)
+    h, w = alpha.shape
+    u = np.floor(uvz[:, 0]).astype(np.int64)
+    v = np.floor(uvz[:, 1]).astype(np.int64)
+    ok = (u >= 0) & (u < w) & (v >= 0) & (v < h) & (uvz[:, 2] > 0)
+    inside = np.zeros(len(pts), dtype=bool)
+    inside[ok] = alpha[v[ok], u[ok]] > 0
+    return float(inside.mean())
+
+
+@dataclass
+class ModelReport:
+    """What :func:`check_model` found for one model."""
+
+    synset: str
+    model: str
+    errors: list[str] = field(default_factory=list)
+    occupancy32: float = float("nan")
+    silhouette: float = float("nan")
+    agreement: float = float("nan")
+
+
+def check_model(layout: DataLayout, synset: str, model: str,
+                views: int | None = None) -> ModelReport:
+    """Check one model (see the module docstring). ``views`` limits the views checked."""
+    rep = ModelReport(synset, model)
+    grids = {}
+    for nvox in VOXEL_SIZES:
+        try:
+            grids[nvox] = io.read_voxels(layout.voxel_path(synset, model, nvox), nvox)
+        except io.DataError as e:
+            rep.errors.append(str(e))
+    if not layout.has_model(synset, model):
+        rep.errors.append(f"missing model folder {layout.model_dir(synset, model)}")
+        return rep
+    agree, sil = [], []
+    for i in range(views or N_VIEWS):
+        try:
+            rgba = io.read_render_rgba(layout.render_path(synset, model, i))
+            depth = io.read_depth(layout.depth_path(synset, model, i))
+            K, E = io.read_camera(layout.camera_path(synset, model, i))
+        except io.DataError as e:
+            rep.errors.append(str(e))
+            continue
+        if rgba.shape != (IM_SIZE, IM_SIZE, 4) or depth.shape != (IM_SIZE, IM_SIZE):
+            rep.errors.append(f"view {i}: render {rgba.shape} / depth {depth.shape}, expected "
+                              f"{IM_SIZE}x{IM_SIZE}: {layout.render_path(synset, model, i)}")
+            continue
+        alpha = rgba[..., 3] > 127
+        fg = depth < BACKGROUND_DEPTH - 1e-3
+        mismatch = float(np.mean(alpha != fg))
+        if mismatch > 0.001:
+            rep.errors.append(f"view {i}: depth foreground and alpha differ on {mismatch:.2%} "
+                              f"of pixels: {layout.depth_path(synset, model, i)}")
+        sil.append(alpha.mean())
+        if 32 in grids:
+            agree.append(silhouette_agreement(grids[32], K, E, alpha))
+    if 32 in grids:
+        rep.occupancy32 = float(grids[32].mean())
+        if grids[32].sum() == 0:
+            rep.errors.append(f"empty voxel grid: {layout.voxel_path(synset, model, 32)}")
+    if agree:
+        rep.agreement = float(np.mean(agree))
+        if rep.agreement < MIN_AGREEMENT:
+            rep.errors.append(f"cameras and voxels disagree: only {rep.agreement:.1%} of occupied "
+                              f"voxel centres project inside the silhouettes")
+    if sil:
+        rep.silhouette = float(np.mean(sil))
+    return rep
+
+
+def _check(args: tuple[str, str, str, int | None]) -> ModelReport:
+    root, synset, model, views = args
+    return check_model(DataLayout(Path(root)), synset, model, views)
+
+
+def check_root(root: Path, split_file: Path | None = None, max_models: int | None = None,
+               views: int | None = None, workers: int | None = None,
+               progress: bool = True) -> tuple[list[ModelReport], str]:
+    """Check a data root; returns the per-model reports and a printable per-class table.
+
+    Args:
+        root: data root.
+        split_file: if given, every model it names must be on disk (and only those are checked).
+        max_models: check at most this many models per class (evenly spread).
+        views: check only the first ``views`` views of each model.
+        workers: processes.
+        progress: show a tqdm bar.
+    """
+    layout = DataLayout(root)
+    if not layout.renders_root.is_dir():
+        raise io.DataError(f"no renders/ folder under data root {root}")
+    split_of: dict[tuple[str, str], str] = {}
+    if split_file is not None:
+        splits = io.read_splits(split_file)
+        pairs = []
+        for name, per_class in splits.items():
+            for synset, ids in per_class.items():
+                for m in ids:
+                    split_of[(synset, m)] = name
+                    pairs.append((synset, m))
+    else:
+        pairs = list(layout.iter_models())
+    by_class: dict[str, list[str]] = defaultdict(list)
+    for s, m in pairs:
+        by_class[s].append(m)
+    todo = []
+    for s, ids in sorted(by_class.items()):
+        if max_models and len(ids) > max_models:
+            ids = [ids[i] for i in np.linspace(0, len(ids) - 1, max_models).round().astype(int)]
+        todo += [(str(root), s, m, views) for m in ids]
+    with mp.get_context("fork").Pool(workers) as pool:
+        reports = list(tqdm(pool.imap(_check, todo, chunksize=4), total=len(todo),
+                            desc=f"checking {root}", unit="model", disable=not progress))
+    rows = []
+    per: dict[str, list[ModelReport]] = defaultdict(list)
+    for r in reports:
+        per[r.synset].append(r)
+    for s in sorted(by_class):
+        rs = per.get(s, [])
+        counts = defaultdict(int)
+        for m in by_class[s]:
+            counts[split_of.get((s, m), "-")] += 1
+        rows.append([s, class_name(s), len(by_class[s]), counts["train"], counts["val"],
+                     counts["test"], len(rs),
+                     100 * np.nanmean([r.occupancy32 for r in rs]) if rs else float("nan"),
+                     100 * np.nanmean([r.silhouette for r in rs]) if rs else float("nan"),
+                     100 * np.nanmean([r.agreement for r in rs]) if rs else float("nan"),
+                     sum(bool(r.errors) for r in rs)])
+    table = tabulate(rows, headers=["synset", "class", "models", "train", "val", "test", "checked",
+                                    "occ32 %", "silhouette %", "agree %", "bad"],
+                     floatfmt=".1f")
+    return reports, table
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    p = argparse.ArgumentParser(prog="python -m data.check", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--root", type=Path, required=True, help="data root")
+    p.add_argument("--split", type=Path, default=None, help="split JSON to check against")
+    p.add_argument("--max_models", type=int, default=None, help="per class")
+    p.add_argument("--views", type=int, default=None, help="views per model to check")
+    p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--quiet", action="store_true")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        reports, table = check_root(a.root, a.split, a.max_models, a.views, a.workers,
+                                    progress=not a.quiet)
+    except io.DataError as e:
+        log.error("%s", e)
+        return 1
+    print(table)
+    bad = [r for r in reports if r.errors]
+    for r in bad[:50]:
+        for e in r.errors[:5]:
+            log.error("%s/%s: %s", r.synset, r.model, e)
+    print(f"{len(reports)} models checked, {len(bad)} with problems")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
