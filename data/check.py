@@ -9,7 +9,8 @@ with the right shapes, that both voxel grids exist with the right resolution, th
 is finite exactly where the render's alpha is set, and that cameras and voxels agree: the
 occupied voxel centres (32^3) projected through each camera land inside the alpha mask
 (at least ``MIN_AGREEMENT`` of them over all views; alpha is sampled at pixel
-centres, so points within a pixel of the silhouette edge may fall just outside). Exit status 1 if any model fails.
+centres, so points within a pixel of the silhouette edge may fall just outside).
+Exit status 1 if any model fails.
 """
 
 from __future__ import annotations

@@ -37,6 +37,10 @@ class DataError(RuntimeError):
     """A data file is missing, unreadable or malformed. The message names the file."""
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 # --------------------------------------------------------------------------------------------
 # Atomic writes
 # --------------------------------------------------------------------------------------------
@@ -63,6 +67,7 @@ def atomic_write(
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file normal permissions
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -208,6 +213,20 @@ def rotation_to_quat(R: np.ndarray) -> np.ndarray:
     return q / np.linalg.norm(q)
 
 
+#: Fixed MAT-file header text: scipy stamps the creation time there, which would make two builds
+#: with the same seed differ byte for byte.
+_MAT_HEADER = b"MATLAB 5.0 MAT-file, written by LSM data.io"
+
+
+def _save_mat(path: str | os.PathLike, mat: dict[str, Any], compress: bool) -> None:
+    """Atomically write a deterministic MAT-file (v5) holding ``mat``."""
+    buf = io.BytesIO()
+    scipy.io.savemat(buf, mat, do_compression=compress)
+    raw = bytearray(buf.getvalue())
+    raw[:116] = _MAT_HEADER.ljust(116, b" ")
+    atomic_write(path, lambda f: f.write(bytes(raw)))
+
+
 def write_camera(path: str | os.PathLike, K: np.ndarray, extrinsic: np.ndarray,
                  **extra: Any) -> None:
     """Write a camera ``.mat``.
@@ -229,11 +248,7 @@ def write_camera(path: str | os.PathLike, K: np.ndarray, extrinsic: np.ndarray,
     R, t = E[:3, :3], E[:3, 3]
     mat = {"K": K, "extrinsic": E, "quat": rotation_to_quat(R), "pos": -R.T @ t}
     mat.update({k: np.asarray(v) for k, v in extra.items()})
-
-    def _save(f: Any) -> None:
-        scipy.io.savemat(f, mat, do_compression=False)
-
-    atomic_write(path, _save)
+    _save_mat(path, mat, compress=False)
 
 
 def read_camera(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
@@ -289,11 +304,7 @@ def write_voxels(path: str | os.PathLike, grid: np.ndarray) -> None:
     if grid.ndim != 3 or len(set(grid.shape)) != 1:
         raise ValueError(f"grid must be (N, N, N), got {grid.shape}")
     vol = np.ascontiguousarray(world_to_stored(grid.astype(np.uint8)))
-
-    def _save(f: Any) -> None:
-        scipy.io.savemat(f, {"Volume": vol}, do_compression=True)
-
-    atomic_write(path, _save)
+    _save_mat(path, {"Volume": vol}, compress=True)
 
 
 def read_voxels(path: str | os.PathLike, nvox: int | None = None) -> np.ndarray:

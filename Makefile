@@ -1,0 +1,35 @@
+# The README's two set-up commands: `make quickstart` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: quickstart test venv data-small data-tiny data-full lint clean-data
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+data-tiny: venv
+	$(PY) -m data.build synth --size tiny
+data-small: venv
+	$(PY) -m data.build synth --size small
+data-full: venv
+	$(PY) -m data.build synth --size full
+
+# Build the small synthetic dataset, train the quick V-LSM, test it and print the result table.
+quickstart: venv
+	bash scripts/quickstart.sh $(PY)
+
+# The test suite: everything under TensorFlow, then the backend-agnostic ops and models under JAX.
+test: venv
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q tests
+	KERAS_BACKEND=jax $(PY) -m pytest -q tests/ops tests/models
+
+lint: venv
+	$(PY) -m ruff check .

@@ -1,0 +1,205 @@
+"""The dataset builder: geometry of built data, determinism, resuming, mesh folders, splits."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import trimesh
+
+from data import build, io
+from data.check import check_model, check_root, project_points, silhouette_agreement
+from data.layout import CLASSES, N_VIEWS, SPLITS_DIR, DataLayout
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory):
+    """The `tiny` synthetic dataset, built once per test session (about 20 s on 2 cores)."""
+    root = tmp_path_factory.mktemp("tiny")
+    assert build.main(["synth", "--size", "tiny", "--root", str(root), "--quiet"]) == 0
+    return root
+
+
+def test_tiny_has_every_class_and_file(tiny_root):
+    L = DataLayout(tiny_root)
+    assert L.synsets() == sorted(CLASSES)
+    for s in CLASSES:
+        assert len(L.models(s)) == build.SIZES["tiny"]
+    s, m = next(L.iter_models())
+    names = {p.name for p in L.model_dir(s, m).iterdir()}
+    for i in range(N_VIEWS):
+        assert {f"render_{i}.png", f"depth_{i}.png", f"camera_{i}.mat"} <= names
+    assert io.read_voxels(L.voxel_path(s, m, 32), 32).shape == (32, 32, 32)
+    assert io.read_voxels(L.voxel_path(s, m, 64), 64).shape == (64, 64, 64)
+    manifest = io.read_json(L.manifest_path)
+    assert manifest["kind"] == "synthetic" and manifest["per_class"] == build.SIZES["tiny"]
+
+
+def test_voxels_project_inside_silhouettes(tiny_root):
+    """Occupied voxel centres land inside the alpha mask for >= 99% of them, in every model."""
+    L = DataLayout(tiny_root)
+    for s, m in L.iter_models():
+        rep = check_model(L, s, m)
+        assert not rep.errors, (s, m, rep.errors)
+        assert rep.agreement >= 0.99, (s, m, rep.agreement)
+        assert rep.occupancy32 > 0.001
+
+
+def test_world_axis_order_matches_cameras(tiny_root):
+    """A wrongly ordered grid (the storage order read as world) disagrees with the cameras."""
+    L = DataLayout(tiny_root)
+    s, m = "02691156", L.models("02691156")[0]
+    grid = io.read_voxels(L.voxel_path(s, m, 32))
+    stored = io.world_to_stored(grid)
+    good, bad = [], []
+    for i in range(4):
+        K, E = io.read_camera(L.camera_path(s, m, i))
+        alpha = io.read_render_rgba(L.render_path(s, m, i))[..., 3] > 0
+        good.append(silhouette_agreement(grid, K, E, alpha))
+        bad.append(silhouette_agreement(stored, K, E, alpha))
+    assert min(good) > 0.98 and np.mean(bad) < 0.9
+
+
+def test_depth_lies_on_the_mesh_surface(tiny_root):
+    """Back-projected depth pixels are on the (re-generated) mesh surface."""
+    from data import shapes
+
+    L = DataLayout(tiny_root)
+    for s in ("03001627", "02691156"):
+        m = L.models(s)[0]
+        job = next(j for j in build.synthetic_jobs(build.SIZES["tiny"], 0, [s]) if j.model == m)
+        parts, _ = shapes.make_object(s, np.random.default_rng(job.seed))
+        mesh = trimesh.util.concatenate(build.normalise_to_world([p.mesh for p in parts]))
+        for i in (0, 7):
+            depth = io.read_depth(L.depth_path(s, m, i))
+            K, E = io.read_camera(L.camera_path(s, m, i))
+            v, u = np.nonzero(depth < 9.99)
+            sel = np.random.default_rng(i).choice(len(u), size=min(300, len(u)), replace=False)
+            u, v, z = u[sel] + 0.5, v[sel] + 0.5, depth[v[sel], u[sel]]
+            cam = np.stack([(u - K[0, 2]) / K[0, 0] * z, (v - K[1, 2]) / K[1, 1] * z, z], 1)
+            R, t = E[:3, :3].astype(np.float64), E[:3, 3].astype(np.float64)
+            world = (cam - t) @ R
+            _, dist, _ = trimesh.proximity.closest_point(mesh, world)
+            assert np.max(dist) < 2e-3, (s, m, i, np.max(dist))
+            # and the projection of those points returns the pixel we started from
+            uvz = project_points(world, K, E)
+            np.testing.assert_allclose(uvz[:, 0], u, atol=1e-3)
+
+
+def test_same_seed_gives_identical_files(tiny_root, tmp_path):
+    jobs = [j for j in build.synthetic_jobs(build.SIZES["tiny"], 0) if j.index == 0][:3]
+    build.build(jobs, tmp_path, workers=1, progress=False)
+    L0, L1 = DataLayout(tiny_root), DataLayout(tmp_path)
+    for j in jobs:
+        for p0 in sorted(L0.model_dir(j.synset, j.model).iterdir()):
+            assert p0.read_bytes() == (L1.model_dir(j.synset, j.model) / p0.name).read_bytes(), p0
+        for n in (32, 64):
+            assert (L0.voxel_path(j.synset, j.model, n).read_bytes()
+                    == L1.voxel_path(j.synset, j.model, n).read_bytes())
+
+
+def test_other_seed_gives_other_models():
+    a = build.synthetic_jobs(2, seed=0)
+    b = build.synthetic_jobs(2, seed=1)
+    assert {j.model for j in a}.isdisjoint({j.model for j in b})
+
+
+def test_interrupted_build_resumes(tmp_path):
+    jobs = build.synthetic_jobs(1, 0, ["04379243", "03636649"])
+    build.build(jobs, tmp_path, workers=1, progress=False)
+    L = DataLayout(tmp_path)
+    first = jobs[0]
+    before = L.render_path(first.synset, first.model, 5).read_bytes()
+    # simulate a crash in the middle of the second model: a half-written temp folder
+    shutil.rmtree(L.model_dir(jobs[1].synset, jobs[1].model))
+    partial = L.renders_root / jobs[1].synset / f".tmp-{jobs[1].model}-999"
+    partial.mkdir()
+    (partial / "render_0.png").write_bytes(b"\x89PNG half")
+    assert list(L.iter_models()) == [(first.synset, first.model)]  # loader never sees it
+    counts = build.build(jobs, tmp_path, workers=1, progress=False)
+    assert counts == {"built": 1, "skipped": 1}
+    assert not partial.exists()
+    assert L.render_path(first.synset, first.model, 5).read_bytes() == before
+    assert not check_model(L, jobs[1].synset, jobs[1].model).errors
+
+
+def test_committed_split_files_match_the_builder():
+    for size in ("tiny", "small", "full"):
+        committed = io.read_splits(SPLITS_DIR / build.split_file_name(size))
+        assert committed == build.synthetic_splits(size), size
+    full = build.synthetic_splits("full")
+    n = {k: sum(len(v) for v in full[k].values()) for k in full}
+    assert n == {"train": 13 * 210, "val": 13 * 30, "test": 13 * 60}
+
+
+def test_splits_are_disjoint_and_cover_all():
+    models = {"a": [f"m{i}" for i in range(10)], "b": [f"n{i}" for i in range(3)]}
+    sp = build.make_splits(models, seed=0)
+    for cls, ids in models.items():
+        parts = [set(sp[k][cls]) for k in ("train", "val", "test")]
+        assert set.union(*parts) == set(ids) and sum(map(len, parts)) == len(ids)
+    assert [len(sp[k]["a"]) for k in ("train", "val", "test")] == [7, 1, 2]
+    assert [len(sp[k]["b"]) for k in ("train", "val", "test")] == [1, 1, 1]
+
+
+# ---------------------------------------------------------------------------------------------
+# Bring your own meshes
+# ---------------------------------------------------------------------------------------------
+def _write_mesh_folder(root):
+    (root / "mugs").mkdir(parents=True)
+    body = trimesh.creation.cylinder(radius=0.4, height=1.0, sections=32)
+    handle = trimesh.creation.torus(0.3, 0.08)
+    handle.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [1, 0, 0]))
+    handle.apply_translation([0.45, 0, 0])
+    trimesh.util.concatenate([body, handle]).export(root / "mugs" / "mug_a.obj")
+    trimesh.creation.icosphere(subdivisions=3, radius=0.7).export(root / "mugs" / "ball.ply")
+    (root / "boxes").mkdir()
+    trimesh.creation.box([1.0, 0.5, 0.3]).export(root / "boxes" / "crate.stl")
+    trimesh.creation.capsule(height=0.8, radius=0.2).export(root / "boxes" / "pill.off")
+    trimesh.creation.cone(0.5, 1.0).export(root / "boxes" / "cone.glb")
+    # a ShapeNetCore-style tree: <synset>/<model>/models/model_normalized.obj
+    d = root / "02958343" / "1a2b3c" / "models"
+    d.mkdir(parents=True)
+    open_box = trimesh.creation.box([1.0, 0.4, 0.5])
+    open_box = trimesh.Trimesh(open_box.vertices, open_box.faces[2:])  # not watertight
+    open_box.export(d / "model_normalized.obj")
+
+
+def test_mesh_folder_builds_a_trainable_dataset(tmp_path):
+    src, root = tmp_path / "meshes", tmp_path / "mine"
+    _write_mesh_folder(src)
+    found = build.discover_meshes(src)
+    assert [(c, m) for c, m, _ in found] == [
+        ("02958343", "1a2b3c"), ("boxes", "cone"), ("boxes", "crate"), ("boxes", "pill"),
+        ("mugs", "ball"), ("mugs", "mug_a")]
+    assert build.main(["meshes", "--input", str(src), "--root", str(root), "--quiet",
+                       "--workers", "1"]) == 0
+    reports, table = check_root(root, root / "splits.json", progress=False, workers=1)
+    assert len(reports) == 6 and not [r.errors for r in reports if r.errors]
+    assert "mugs" in table and "boxes" in table
+    splits = json.loads((root / "splits.json").read_text())
+    assert sorted(splits["train"]["boxes"] + splits["val"]["boxes"]
+                  + splits["test"]["boxes"]) == ["cone", "crate", "pill"]
+    # normalised like ShapeNet: the voxels of the crate span the full bbox diagonal of 1
+    grid = io.read_voxels(DataLayout(root).voxel_path("boxes", "crate", 64))
+    idx = np.argwhere(grid)
+    extent = (idx.max(0) - idx.min(0) + 1) / 64.0
+    assert abs(np.linalg.norm(extent) - 1.0) < 0.06
+    # y-up input: the crate's long axis (x) stays x, its y extent (0.5) becomes world z
+    assert extent[0] > extent[2] > extent[1]
+
+
+def test_mesh_folder_errors_name_the_path(tmp_path):
+    with pytest.raises(io.DataError, match="does not exist"):
+        build.discover_meshes(tmp_path / "nope")
+    (tmp_path / "empty" / "cls").mkdir(parents=True)
+    with pytest.raises(io.DataError, match="no mesh files"):
+        build.discover_meshes(tmp_path / "empty")
+    bad = tmp_path / "bad" / "cls"
+    bad.mkdir(parents=True)
+    (bad / "broken.obj").write_text("v 0 0 0\nthis is not an obj\n")
+    with pytest.raises(RuntimeError, match="broken"):
+        build.build(build.mesh_jobs(tmp_path / "bad"), tmp_path / "out", workers=1,
+                    progress=False)
