@@ -1,0 +1,215 @@
+"""Entry points of the six scripts (voxels/*_vlsm.py, depth/*_dlsm.py): train, val and test.
+
+The scripts only call these with their task name, so V-LSM and D-LSM share every line of
+argument handling, training, validation and testing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from data.io import DataError, read_json, write_json
+from training.checkpoint import CheckpointError, list_checkpoints
+from training.config import Args, parse_cli
+from training.tasks import TASKS, Task
+
+log = logging.getLogger("lsm")
+
+
+def _setup_logging(args: Args) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=getattr(logging, args.loglevel.upper()),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        datefmt="%H:%M:%S")
+
+
+def _fail(msg: str) -> int:
+    log.error("%s", msg)
+    return 1
+
+
+# --------------------------------------------------------------------------------------------
+# train
+# --------------------------------------------------------------------------------------------
+def train_main(kind: str, argv: Sequence[str] | None = None) -> int:
+    """``python voxels/train_vlsm.py --argsjs args/args_vlsm.json [--key value ...]``."""
+    from training.loop import TrainingError, train
+
+    task = TASKS[kind]
+    args, _ = parse_cli(argv, description=f"Train a {kind.upper()} (see README).",
+                        defaults={"loss": "ce" if kind == "vlsm" else "l1"})
+    _setup_logging(args)
+    try:
+        res = train(args, task)
+    except (TrainingError, CheckpointError, DataError) as e:
+        return _fail(str(e))
+    except KeyboardInterrupt:
+        log.warning("interrupted; resume with --ckpt or --log pointing at the run")
+        return 130
+    log.info("done: %d iterations in %s; last checkpoint %s", res.iteration, res.run_dir,
+             res.checkpoint)
+    return 0
+
+
+# --------------------------------------------------------------------------------------------
+# test
+# --------------------------------------------------------------------------------------------
+def _test_extra(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--save_preds", type=int, default=0, metavar="N",
+                   help="save predictions (grids as .npz and meshes as .ply, or depth maps and "
+                        "fused point clouds) for the first N models of the split")
+    p.add_argument("--contact_sheet", type=int, default=0, metavar="N",
+                   help="write a PNG contact sheet of inputs, predictions and ground truth for "
+                        "the first N models")
+    p.add_argument("--no_hull", action="store_true", help="skip the visual hull baseline")
+
+
+def test_main(kind: str, argv: Sequence[str] | None = None) -> int:
+    """``python voxels/test_vlsm.py --log RUN --ckpt mvnet-N --test_split_file FILE``."""
+    from training.evaluate import evaluate
+    from training.loop import load_trained
+
+    task = TASKS[kind]
+    args, extra = parse_cli(argv, description=f"Test a trained {kind.upper()}.",
+                            defaults={"split": "test"}, extra=_test_extra)
+    _setup_logging(args)
+    if not args.log:
+        return _fail("--log RUN_DIR is required (the training run's log directory)")
+    run_dir = Path(args.log)
+    try:
+        model, ckpt = load_trained(args, task, run_dir, args.ckpt)
+    except CheckpointError as e:
+        return _fail(str(e))
+    saver = _PredictionSaver(task, run_dir / f"preds_{ckpt.name}", extra.save_preds,
+                             extra.contact_sheet, args)
+    try:
+        res = evaluate(args, task, model, args.split, with_hull=not extra.no_hull,
+                       on_batch=saver)
+    except DataError as e:
+        return _fail(str(e))
+    saver.finish()
+    tables = [res.table(t) for t in range(len(res.thresholds))]
+    text = f"{kind.upper()} {ckpt} on {args.split_file_for(args.split)} ({args.split})\n\n"
+    text += "\n\n".join(tables)
+    print(text)
+    stem = args.result_file or str(run_dir / f"test_{ckpt.name}_{args.split}")
+    stem = stem[:-4] if stem.endswith(".txt") else stem
+    Path(stem).parent.mkdir(parents=True, exist_ok=True)
+    Path(stem + ".txt").write_text(text + "\n")
+    out = res.to_json()
+    out.update({"checkpoint": str(ckpt), "split_file": args.split_file_for(args.split),
+                "split": args.split, "data_root": args.data_root,
+                "views": args.test_im_batch})
+    write_json(stem + ".json", out)
+    log.info("results written to %s.txt and %s.json", stem, stem)
+    return 0
+
+
+class _PredictionSaver:
+    """Saves predictions and contact sheets during a test run (see ``--save_preds``)."""
+
+    def __init__(self, task: Task, folder: Path, n_preds: int, n_sheet: int,
+                 args: Args) -> None:
+        self.task, self.folder, self.n_preds, self.n_sheet = task, folder, n_preds, n_sheet
+        self.args = args
+        self.seen = 0
+        self.sheet: list[dict[str, Any]] = []
+
+    def __call__(self, batch: dict[str, Any], pred: Any) -> None:
+        from training import export
+
+        b = np.asarray(batch["images"]).shape[0]
+        pred = np.asarray(pred)
+        for i in range(b):
+            k = self.seen + i
+            item = {key: np.asarray(v)[i] for key, v in batch.items()}
+            if k < self.n_preds:
+                export.save_prediction(self.task.kind, item, pred[i], self.folder)
+            if k < self.n_sheet:
+                self.sheet.append({"item": item, "pred": pred[i]})
+        self.seen += b
+
+    def finish(self) -> None:
+        if self.sheet:
+            from training import export
+
+            path = self.folder.parent / f"{self.folder.name.replace('preds_', 'sheet_')}.png"
+            export.contact_sheet(self.task.kind, self.sheet, path)
+            log.info("contact sheet: %s", path)
+        if self.n_preds:
+            log.info("predictions saved in %s", self.folder)
+
+
+# --------------------------------------------------------------------------------------------
+# val
+# --------------------------------------------------------------------------------------------
+def _val_extra(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--once", action="store_true",
+                   help="evaluate the checkpoints present now and exit")
+    p.add_argument("--poll_seconds", type=float, default=None,
+                   help="seconds between checks for new checkpoints (default: sleep_time min)")
+
+
+def val_main(kind: str, argv: Sequence[str] | None = None) -> int:
+    """``python voxels/val_vlsm.py --log RUN [--val_split_file FILE] [--once]``.
+
+    Evaluates every checkpoint of the run that has not been validated yet, writes the curves
+    (``val/...`` per number of views) into the run's TensorBoard log at the checkpoint's
+    iteration, and exits when training has finished and all checkpoints are done.
+    """
+    import tensorflow as tf
+
+    from training.evaluate import evaluate
+    from training.loop import load_trained, read_finished
+
+    task = TASKS[kind]
+    args, extra = parse_cli(argv, description=f"Validate the checkpoints of a {kind.upper()} run.",
+                            defaults={"split": "val"}, extra=_val_extra)
+    _setup_logging(args)
+    if not args.log:
+        return _fail("--log RUN_DIR is required (the training run's log directory)")
+    run_dir = Path(args.log)
+    if not run_dir.is_dir():
+        return _fail(f"--log {run_dir} is not a directory")
+    done_file = run_dir / "val_done.json"
+    done: dict[str, Any] = read_json(done_file) if done_file.exists() else {}
+    writer = tf.summary.create_file_writer(str(run_dir / "val"))
+    poll = extra.poll_seconds if extra.poll_seconds is not None else 60.0 * args.sleep_time
+    while True:
+        finished = read_finished(run_dir) is not None
+        todo = [(it, p) for it, p in list_checkpoints(run_dir) if p.name not in done]
+        for it, path in todo:
+            model, _ = load_trained(args, task, run_dir, path)
+            res = evaluate(args, task, model, "val", with_hull=False)
+            curve = res.mean()
+            scale = 100.0 if res.metric == "iou" else 1.0
+            with writer.as_default(step=it):
+                for k, val in enumerate(curve):
+                    tf.summary.scalar(f"val/{res.metric}/{k + 1}_views", float(val * scale))
+            writer.flush()
+            done[path.name] = [float(x * scale) for x in curve]
+            write_json(done_file, done)
+            log.info("%s: val %s per views %s", path.name, res.metric,
+                     ", ".join(f"{x * scale:.2f}" for x in curve))
+        if extra.once or finished:
+            if finished and not extra.once:
+                log.info("training finished and every checkpoint is validated")
+            break
+        time.sleep(poll)
+    writer.close()
+    return 0
+
+
+def run_script(kind: str, what: str) -> None:
+    """Dispatch for the thin scripts: exits with the entry point's status."""
+    fn = {"train": train_main, "val": val_main, "test": test_main}[what]
+    sys.exit(fn(kind))

@@ -1,0 +1,181 @@
+"""Saving predictions: voxel grids and meshes, depth maps and fused point clouds, contact sheets.
+
+Meshes come from marching cubes (scikit-image) on the predicted occupancy probability at the
+evaluation threshold; point clouds back-project every foreground pixel of the predicted depth
+maps of all views into world coordinates, coloured by the input image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import trimesh
+from PIL import Image
+
+from data.io import atomic_write
+from data.layout import BACKGROUND_DEPTH
+from training import pictures
+
+GRID_RANGE = (-0.5, 0.5)
+
+
+def _str(x: Any) -> str:
+    return x.decode() if isinstance(x, bytes) else str(x)
+
+
+def grid_to_mesh(probs: np.ndarray, thresh: float = 0.4,
+                 grid_range: tuple[float, float] = GRID_RANGE) -> trimesh.Trimesh:
+    """Marching-cubes surface of an occupancy grid.
+
+    Args:
+        probs: (N, N, N) probabilities, world [x, y, z].
+        thresh: iso-level.
+        grid_range: (vmin, vmax) of the grid, scene units.
+
+    Returns:
+        A mesh in world coordinates (empty if nothing crosses ``thresh``).
+    """
+    from skimage.measure import marching_cubes
+
+    n = probs.shape[0]
+    vsize = (grid_range[1] - grid_range[0]) / n
+    padded = np.pad(probs, 1)
+    if padded.max() <= thresh or padded.min() >= thresh:
+        return trimesh.Trimesh()
+    verts, faces, _, _ = marching_cubes(padded, level=thresh)
+    verts = grid_range[0] + (verts - 1 + 0.5) * vsize
+    return trimesh.Trimesh(verts, faces[:, ::-1], process=False)
+
+
+def depth_to_points(depth: np.ndarray, K: np.ndarray, extrinsic: np.ndarray,
+                    background: float = BACKGROUND_DEPTH) -> tuple[np.ndarray, np.ndarray]:
+    """Back-project a depth map to world points.
+
+    Pixel ``(row v, col u)`` is the image point ``(u + 0.5, v + 0.5)`` (render convention).
+
+    Args:
+        depth: (H, W) camera-frame z, scene units.
+        K: (3, 3) intrinsics of the H x W image.
+        extrinsic: (3, 4) world -> camera.
+        background: pixels with depth >= this are skipped.
+
+    Returns:
+        points: (P, 3) world coordinates; pix: (P, 2) integer (row, col) of each point.
+    """
+    v, u = np.nonzero(depth < background - 1e-3)
+    z = depth[v, u].astype(np.float64)
+    x = (u + 0.5 - K[0, 2]) / K[0, 0] * z
+    y = (v + 0.5 - K[1, 2]) / K[1, 1] * z
+    cam = np.stack([x, y, z], axis=1)
+    R, t = extrinsic[:3, :3].astype(np.float64), extrinsic[:3, 3].astype(np.float64)
+    return (cam - t) @ R, np.stack([v, u], axis=1)
+
+
+def fuse_point_cloud(depths: np.ndarray, images: np.ndarray, K: np.ndarray,
+                     extrinsic: np.ndarray) -> trimesh.PointCloud:
+    """One coloured world-space point cloud from the depth maps of several views.
+
+    Args:
+        depths: (V, H, W) scene units.
+        images: (V, H, W, 3) RGB in [0, 1].
+        K: (V, 3, 3); extrinsic: (V, 3, 4).
+
+    Returns:
+        A trimesh point cloud with per-point colours.
+    """
+    pts, cols = [], []
+    for d, im, k, e in zip(depths, images, K, extrinsic, strict=True):
+        p, pix = depth_to_points(d, k, e)
+        pts.append(p)
+        cols.append(im[pix[:, 0], pix[:, 1]])
+    P = np.concatenate(pts) if pts else np.zeros((0, 3))
+    C = np.concatenate(cols) if cols else np.zeros((0, 3))
+    rgba = np.concatenate([np.round(C * 255), np.full((len(C), 1), 255)], 1).astype(np.uint8)
+    return trimesh.PointCloud(P, colors=rgba)
+
+
+def _export(geom: trimesh.Trimesh | trimesh.PointCloud, path: Path) -> None:
+    data = geom.export(file_type=path.suffix[1:])
+    atomic_write(path, lambda f: f.write(data if isinstance(data, bytes) else data.encode()))
+
+
+def save_prediction(kind: str, item: dict[str, Any], pred: np.ndarray, folder: Path,
+                    thresh: float = 0.4) -> list[Path]:
+    """Save one model's prediction.
+
+    V-LSM: ``<synset>_<model>.npz`` (probabilities after 1..T views, ground truth) and a mesh
+    ``.ply`` / ``.obj`` per number of views. D-LSM: ``.npz`` of depth maps and a fused,
+    coloured point cloud ``.ply`` from the last time step.
+
+    Args:
+        kind: ``"vlsm"`` or ``"dlsm"``.
+        item: one example (unbatched loader keys).
+        pred: logits (T, N, N, N, 1) or depth (T, V, H, W, 1).
+        folder: output folder.
+        thresh: iso-level of the meshes.
+
+    Returns:
+        The files written.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{_str(item['synset'])}_{_str(item['model_id'])}"
+    out = []
+    if kind == "vlsm":
+        probs = 1.0 / (1.0 + np.exp(-pred[..., 0]))
+        p = folder / f"{stem}.npz"
+        atomic_write(p, lambda f: np.savez_compressed(
+            f, probs=probs.astype(np.float16), voxels=item["voxels"][..., 0].astype(np.uint8),
+            view_ids=item["view_ids"]))
+        out.append(p)
+        for t in range(probs.shape[0]):
+            mesh = grid_to_mesh(probs[t], thresh)
+            for ext in ("ply", "obj"):
+                q = folder / f"{stem}_{t + 1}views.{ext}"
+                _export(mesh, q)
+                out.append(q)
+    else:
+        depth = pred[-1, ..., 0]
+        p = folder / f"{stem}.npz"
+        atomic_write(p, lambda f: np.savez_compressed(
+            f, depth=pred[..., 0].astype(np.float32), gt=item["depth"][..., 0]))
+        out.append(p)
+        cloud = fuse_point_cloud(depth, item["images"], item["K"], item["extrinsic"])
+        q = folder / f"{stem}_fused.ply"
+        _export(cloud, q)
+        out.append(q)
+    return out
+
+
+def contact_sheet(kind: str, entries: Sequence[dict[str, Any]], path: Path) -> Path:
+    """A PNG with one row per model: input views, predictions (per number of views), truth.
+
+    Args:
+        kind: ``"vlsm"`` or ``"dlsm"``.
+        entries: ``{"item": example, "pred": prediction}`` per model.
+        path: PNG to write.
+    """
+    rows = []
+    for e in entries:
+        item, pred = e["item"], e["pred"]
+        views = pictures.view_strip(item["images"][None])[0]
+        if kind == "vlsm":
+            probs = 1.0 / (1.0 + np.exp(-pred))
+            right = pictures.voxel_panels(probs[None], item["voxels"][None],
+                                          scale=max(1, views.shape[0] // probs.shape[1]))[0]
+        else:
+            right = pictures.depth_panels(pred[None], item["depth"][None])[0]
+            right = right[::2, ::2]
+        h = max(views.shape[0], right.shape[0])
+        pad = [np.pad(a, ((0, h - a.shape[0]), (0, 8), (0, 0)), constant_values=255)
+               for a in (views, right)]
+        rows.append(np.concatenate(pad, axis=1))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 8), (0, width - r.shape[1]), (0, 0)), constant_values=255)
+            for r in rows]
+    sheet = np.concatenate(rows, axis=0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda f: Image.fromarray(sheet).save(f, format="PNG"))
+    return path

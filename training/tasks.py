@@ -1,0 +1,139 @@
+"""What differs between V-LSM and D-LSM for the shared loop: model, target, loss, metrics, pictures.
+
+A :class:`Task` is all the loop needs to know; everything else (optimiser, checkpoints,
+summaries, resuming, evaluation tables) is shared in :mod:`training.loop` and
+:mod:`training.evaluate`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+
+from data.layout import BACKGROUND_DEPTH
+from training.config import Args
+
+#: Keys of a batch that are fed to the model.
+INPUT_KEYS = ("images", "K", "extrinsic")
+
+
+def model_config(args: Args) -> dict[str, Any]:
+    """The model configuration an :class:`Args` describes (see :func:`models.lsm.lsm_config`)."""
+    cfg = args.to_dict()
+    cfg["rnn_channels"] = args.grid_channels
+    cfg["norm"] = "None" if args.norm == "none" else args.norm
+    return cfg
+
+
+def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
+    """The model's input dict from a loader batch."""
+    return {k: batch[k] for k in INPUT_KEYS}
+
+
+@dataclass(frozen=True)
+class Task:
+    """One of the two LSM problems.
+
+    Attributes:
+        kind: ``"vlsm"`` or ``"dlsm"``.
+        target: the batch key the model predicts (``"voxels"`` or ``"depth"``).
+    """
+
+    kind: str
+    target: str
+
+    # -- model and loss ----------------------------------------------------------------------
+    def build_model(self, args: Args) -> keras.Model:
+        """The model for ``args``, built (weights created) for ``im_batch`` views."""
+        from models.lsm import build_model
+
+        model = build_model(self.kind, model_config(args))
+        v = args.im_batch
+        model({"images": np.zeros((1, v, args.im_h, args.im_w, 3), np.float32),
+               "K": np.tile(np.eye(3, dtype=np.float32), (1, v, 1, 1)),
+               "extrinsic": np.tile(np.eye(3, 4, dtype=np.float32), (1, v, 1, 1))})
+        return model
+
+    def loss(self, y_true: Any, y_pred: Any) -> Any:
+        """Scalar training loss over every time step (and view).
+
+        V-LSM: sigmoid cross-entropy, logits (B, T, N, N, N, 1) vs voxels (B, N, N, N, 1).
+        D-LSM: L1 depth, (B, T, V, H, W, 1) vs (B, V, H, W, 1), scene units.
+        """
+        if self.kind == "vlsm":
+            from ops.losses import voxel_cross_entropy
+
+            return voxel_cross_entropy(y_pred, y_true)
+        from ops.losses import depth_l1_loss
+
+        return depth_l1_loss(y_pred, y_true)
+
+    def keras_target(self, batch: dict[str, Any]) -> Any:
+        """The training target with a time axis, so Keras sees equal ranks.
+
+        V-LSM: (B, 1, N, N, N, 1) voxels; D-LSM: (B, 1, V, H, W, 1) depth.
+        """
+        return keras.ops.expand_dims(batch[self.target], 1)
+
+    def keras_loss(self, y_true: Any, y_pred: Any) -> Any:
+        """:meth:`loss` on a target from :meth:`keras_target` (what ``model.compile`` gets)."""
+        return self.loss(y_true[:, 0], y_pred)
+
+    # -- metrics -----------------------------------------------------------------------------
+    def metrics(self, batch: dict[str, Any], pred: Any, thresholds: tuple[float, ...] = (0.4,)
+                ) -> dict[str, np.ndarray]:
+        """Per-example metrics for every number of views.
+
+        Returns:
+            V-LSM: ``{"iou": (B, T, n_thresh)}`` IoU in [0, 1].
+            D-LSM: ``{"depth_error": (B, T)}`` mean |error| over foreground pixels (scene units).
+        """
+        if self.kind == "vlsm":
+            from ops.metrics import voxel_iou
+
+            probs = keras.ops.sigmoid(pred)
+            iou = voxel_iou(probs, batch["voxels"], thresholds, per_example=True)
+            return {"iou": np.asarray(keras.ops.convert_to_numpy(iou))}
+        from ops.metrics import depth_error
+
+        err = depth_error(pred, batch["depth"], background=BACKGROUND_DEPTH)
+        err = np.asarray(keras.ops.convert_to_numpy(err))
+        if err.ndim == 3:  # (B, T, V) -> mean over views
+            err = err.mean(axis=2)
+        return {"depth_error": err}
+
+    def scalar_summaries(self, metrics: dict[str, np.ndarray]) -> dict[str, float]:
+        """Batch-mean scalars for TensorBoard: one per number of views."""
+        out = {}
+        if "iou" in metrics:
+            for t in range(metrics["iou"].shape[1]):
+                out[f"iou/{t + 1}_views"] = float(metrics["iou"][:, t, 0].mean())
+        if "depth_error" in metrics:
+            for t in range(metrics["depth_error"].shape[1]):
+                out[f"depth_error/{t + 1}_views"] = float(metrics["depth_error"][:, t].mean())
+        return out
+
+    def image_summaries(self, batch: dict[str, Any], pred: Any,
+                        max_items: int = 2) -> dict[str, np.ndarray]:
+        """Pictures for TensorBoard: name -> (N, H, W, 3) uint8."""
+        from training import pictures
+
+        images = np.asarray(batch["images"])[:max_items]
+        out = {"input_views": pictures.view_strip(images)}
+        pred = np.asarray(keras.ops.convert_to_numpy(pred))[:max_items]
+        if self.kind == "vlsm":
+            probs = 1.0 / (1.0 + np.exp(-pred))
+            gt = np.asarray(batch["voxels"])[:max_items]
+            out["occupancy_pred_vs_gt"] = pictures.voxel_panels(probs, gt)
+        else:
+            gt = np.asarray(batch["depth"])[:max_items]
+            out["depth_pred_vs_gt"] = pictures.depth_panels(pred, gt)
+        return out
+
+
+VLSM_TASK = Task(kind="vlsm", target="voxels")
+DLSM_TASK = Task(kind="dlsm", target="depth")
+TASKS = {"vlsm": VLSM_TASK, "dlsm": DLSM_TASK}
