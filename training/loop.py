@@ -194,7 +194,7 @@ def train(args: Args, task: Task, progress: bool = True,
         log.info("nothing to do: checkpoint iteration %d >= niters %d", start, args.niters)
         return result
 
-    loader = Loader(args, "train")
+    loader = Loader(args, "train", with_depth=task.target == "depth")
     batches = loader.iterate(start)
     summaries = _Summaries(run_dir)
     bar = tqdm(total=args.niters, initial=start, desc=f"train {task.kind}", unit="it",

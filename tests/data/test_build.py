@@ -14,14 +14,6 @@ from data.check import check_model, check_root, project_points, silhouette_agree
 from data.layout import CLASSES, N_VIEWS, SPLITS_DIR, DataLayout
 
 
-@pytest.fixture(scope="session")
-def tiny_root(tmp_path_factory):
-    """The `tiny` synthetic dataset, built once per test session (about 20 s on 2 cores)."""
-    root = tmp_path_factory.mktemp("tiny")
-    assert build.main(["synth", "--size", "tiny", "--root", str(root), "--quiet"]) == 0
-    return root
-
-
 def test_tiny_has_every_class_and_file(tiny_root):
     L = DataLayout(tiny_root)
     assert L.synsets() == sorted(CLASSES)

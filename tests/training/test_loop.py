@@ -1,0 +1,145 @@
+"""The shared training loop: learning, exact resume, NaN guard, checkpoints, the scripts."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from training import checkpoint as ck
+from training.config import load_args
+from training.loop import TrainingError, train
+from training.tasks import VLSM_TASK, Task
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: A very small V-LSM so the loop can be exercised in seconds on 2 CPU cores.
+TINY = {"im_h": 32, "im_w": 32, "nvox": 32, "im_channels": 4, "grid_channels": 4,
+        "batch_size": 2, "im_batch": 2, "prefetch_threads": 2, "lr": 3e-3,
+        "sum_iters": 1000, "ckpt_iters": 1000, "test_batch_size": 4, "val_batch_size": 4,
+        "test_im_batch": 2, "val_im_batch": 2}
+
+
+def tiny_args(root: Path, logdir: Path, **kw):
+    return load_args(REPO / "args" / "args_vlsm.json",
+                     {**TINY, "data_root": str(root), "split_file": str(root / "splits.json"),
+                      "logdir": str(logdir), **kw})
+
+
+def test_tiny_config_loss_falls(tiny_root, tmp_path):
+    res = train(tiny_args(tiny_root, tmp_path, niters=40), VLSM_TASK, progress=False)
+    first, last = np.mean(res.losses[:5]), np.mean(res.losses[-10:])
+    assert len(res.losses) == 40 and all(np.isfinite(res.losses))
+    assert last < 0.6 * first, (first, last)
+    assert (res.run_dir / "args.json").exists() and (res.run_dir / "finished.json").exists()
+    assert [p.name for _, p in ck.list_checkpoints(res.run_dir)] == ["mvnet-40"]
+    saved = json.loads((res.run_dir / "args.json").read_text())
+    assert saved["im_channels"] == 4 and saved["niters"] == 40
+    assert any(p.name.startswith("events.out.tfevents") for p in res.run_dir.iterdir())
+
+
+def test_resume_reproduces_the_uninterrupted_run(tiny_root, tmp_path):
+    full = train(tiny_args(tiny_root, tmp_path / "a", niters=6, ckpt_iters=3), VLSM_TASK,
+                 progress=False)
+    first = train(tiny_args(tiny_root, tmp_path / "b", niters=3, ckpt_iters=3), VLSM_TASK,
+                  progress=False)
+    np.testing.assert_allclose(first.losses, full.losses[:3], rtol=1e-5)
+    # a new process would do exactly this: restore mvnet-3 and go on to iteration 6
+    resumed = train(tiny_args(tiny_root, tmp_path / "b", niters=6, ckpt_iters=3,
+                              ckpt=str(first.checkpoint)), VLSM_TASK, progress=False)
+    assert resumed.start == 3 and resumed.run_dir == first.run_dir
+    np.testing.assert_allclose(resumed.losses, full.losses[3:], rtol=1e-5)
+    # --log alone resumes from the run's latest checkpoint (here: already finished)
+    again = train(tiny_args(tiny_root, tmp_path / "b", niters=6, log=str(first.run_dir)),
+                  VLSM_TASK, progress=False)
+    assert again.start == 6 and again.losses == []
+
+
+@dataclass(frozen=True)
+class _NaNTask(Task):
+    def keras_loss(self, y_true, y_pred):
+        return super().keras_loss(y_true, y_pred) * keras.ops.convert_to_tensor(float("nan"))
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_root, tmp_path):
+    good = train(tiny_args(tiny_root, tmp_path, niters=2, ckpt_iters=2), VLSM_TASK,
+                 progress=False)
+    bad = _NaNTask(kind="vlsm", target="voxels")
+    with pytest.raises(TrainingError, match=r"loss is nan at iteration 3.*mvnet-2"):
+        train(tiny_args(tiny_root, tmp_path, niters=10, ckpt_iters=1,
+                        ckpt=str(good.checkpoint)), bad, progress=False)
+    assert [p.name for _, p in ck.list_checkpoints(good.run_dir)] == ["mvnet-2"]
+
+
+def test_checkpoint_errors_name_checkpoint_and_model(tiny_root, tmp_path):
+    res = train(tiny_args(tiny_root, tmp_path, niters=1), VLSM_TASK, progress=False)
+    with pytest.raises(ck.CheckpointError, match=r"mvnet-999 not found.*mvnet-1"):
+        ck.resolve_checkpoint("mvnet-999", res.run_dir)
+    other = VLSM_TASK.build_model(tiny_args(tiny_root, tmp_path, grid_channels=8))
+    with pytest.raises(ck.CheckpointError, match=r"mvnet-1 does not match the model VLSM"):
+        ck.load_checkpoint(res.checkpoint, other)
+    with pytest.raises(ck.CheckpointError, match="not found"):
+        train(tiny_args(tiny_root, tmp_path, niters=2, ckpt=str(tmp_path / "nope")),
+              VLSM_TASK, progress=False)
+
+
+def test_checkpoint_write_is_atomic(tiny_root, tmp_path, monkeypatch):
+    args = tiny_args(tiny_root, tmp_path)
+    model = VLSM_TASK.build_model(args)
+    first = ck.save_checkpoint(tmp_path / "run", 5, model)
+
+    def full_disk(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", full_disk)
+    opt = keras.optimizers.Adam()
+    opt.build(model.trainable_variables)
+    with pytest.raises(OSError, match="No space"):
+        ck.save_checkpoint(tmp_path / "run", 10, model, opt)
+    assert [p for _, p in ck.list_checkpoints(tmp_path / "run")] == [first]
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["mvnet-5"]
+
+
+def _run_script(*argv: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    return subprocess.run([sys.executable, *argv], cwd=cwd, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_scripts_train_validate_and_test_without_pythonpath(tiny_root, tmp_path):
+    flags = []
+    for k, v in {**TINY, "data_root": str(tiny_root), "split_file":
+                 str(tiny_root / "splits.json"), "logdir": str(tmp_path / "log")}.items():
+        flags += [f"--{k}", str(v)]
+    r = _run_script("voxels/train_vlsm.py", "--argsjs", "args/args_vlsm.json", *flags,
+                    "--niters", "4", "--ckpt_iters", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    run = next((tmp_path / "log").glob("*/train"))
+    assert [p.name for _, p in ck.list_checkpoints(run)] == ["mvnet-2", "mvnet-4"]
+    r = _run_script("voxels/val_vlsm.py", "--log", str(run), "--once")
+    assert r.returncode == 0, r.stderr[-3000:]
+    done = json.loads((run / "val_done.json").read_text())
+    assert sorted(done) == ["mvnet-2", "mvnet-4"] and len(done["mvnet-4"]) == 2
+    r = _run_script("voxels/test_vlsm.py", "--log", str(run), "--ckpt", "mvnet-4",
+                    "--test_split_file", str(tiny_root / "splits.json"), "--save_preds", "1",
+                    "--contact_sheet", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "LSM 1v" in r.stdout and "VH 2v" in r.stdout and "mean" in r.stdout
+    res = json.loads((run / "test_mvnet-4_test.json").read_text())
+    assert res["num_models"] == 13 and len(res["results"]["thresh_0.4"]["lsm"]["mean"]) == 2
+    assert (run / "sheet_mvnet-4.png").exists()
+    assert list((run / "preds_mvnet-4").glob("*_2views.ply"))
+    # errors are one clear line, not a traceback
+    r = _run_script("voxels/test_vlsm.py", "--log", str(run), "--ckpt", "mvnet-7")
+    assert r.returncode == 1 and "mvnet-7 not found" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = _run_script("voxels/train_vlsm.py", "--argsjs", "args/args_vlsm.json", "--batchsize", "2")
+    assert r.returncode == 2 and "batchsize" in r.stderr and "batch_size" in r.stderr
