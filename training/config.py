@@ -138,6 +138,9 @@ class Args:
                        "network.", group="model")
     im_skip: bool = _arg(False, "D-LSM: skip features from the image encoder into the depth "
                          "network.", group="model")
+    jit_compile: str = _arg("auto", "Compile the training step with XLA: auto (Keras decides: "
+                            "XLA on JAX, and on TensorFlow where the model supports it), true or "
+                            "false.", choices=("auto", "true", "false"), group="model")
     loss: str = _arg("ce", "Training loss: ce (sigmoid cross-entropy on voxels, V-LSM) or l1 "
                      "(depth, D-LSM).", choices=("ce", "l1"), group="model")
 

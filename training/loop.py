@@ -110,9 +110,7 @@ def to_backend(batch: dict[str, Any]) -> dict[str, Any]:
 def compile_model(model: keras.Model, task: Task, args: Args,
                   optimizer: keras.optimizers.Optimizer) -> None:
     """Compile ``model`` for training: the task's loss over all time steps, Adam, XLA choice."""
-    jit = getattr(args, "jit_compile", "auto")
-    if isinstance(jit, str) and jit not in ("auto",):
-        jit = jit.lower() in ("true", "1", "yes")
+    jit: str | bool = args.jit_compile if args.jit_compile == "auto" else args.jit_compile == "true"
     model.compile(optimizer=optimizer, loss=task.keras_loss, jit_compile=jit)
     optimizer.build(model.trainable_variables)
 
