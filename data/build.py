@@ -100,8 +100,10 @@ def synthetic_jobs(per_class: int, seed: int = 0,
     larger one.
     """
     synsets = list(synsets or CLASSES)
+    # index-major order: a build interrupted (or still running) holds a balanced prefix of
+    # every class, e.g. all of `small` once 24 models per class are done
     return [Job(synset=s, model=synthetic_model_id(seed, s, i), seed=[seed, int(s), i], index=i)
-            for s in synsets for i in range(per_class)]
+            for i in range(per_class) for s in synsets]
 
 
 def normalise_to_world(meshes: Sequence[trimesh.Trimesh], up: str = "y") -> list[trimesh.Trimesh]:

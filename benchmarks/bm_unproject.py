@@ -1,0 +1,206 @@
+"""Benchmark of ops.unproject (proj_splat) at the paper's size.
+
+B = 8 models x V = 4 views = 32 feature maps of 112 x 112 x 32 unprojected into 32^3 grids
+(output [8, 4, 32, 32, 32, 33]). Times forward and forward + backward (gradient with respect
+to the features of ``sum(out^2) / 2``), eager and compiled, and the peak resident memory.
+
+Every (mode, pass) runs in a fresh subprocess so its peak RSS is its own: memory is
+``resource.getrusage(RUSAGE_SELF).ru_maxrss`` after the timed runs minus the same figure
+after the inputs are built and the libraries imported (so it includes compiled code and the
+allocator's caches; TF's and JAX's CPU allocators expose no peak counter).
+
+Usage::
+
+    python benchmarks/bm_unproject.py                      # backend from KERAS_BACKEND
+    python benchmarks/bm_unproject.py --backends tensorflow jax --repeats 5
+
+Prints a table; asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MODES = {"tensorflow": ["eager", "graph", "xla"], "jax": ["eager", "jit"]}
+
+
+def maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def compile_fn(fn, mode: str, backend: str):
+    """Wrap ``fn`` for a mode: eager (op by op), graph (tf.function), xla / jit."""
+    if mode == "eager":
+        return fn
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(fn, jit_compile=(mode == "xla"))
+    import jax
+
+    return jax.jit(fn)
+
+
+def fwd_bwd(fn, backend: str):
+    """``x, *rest -> d(sum(fn(x, *rest)^2) / 2) / dx``."""
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        def grad(x, *rest):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                out = fn(x, *rest)
+                loss = 0.5 * tf.reduce_sum(out * out)
+            return tape.gradient(loss, x)
+
+        return grad
+    import jax
+    import jax.numpy as jnp
+
+    return jax.grad(lambda x, *rest: 0.5 * jnp.sum(fn(x, *rest) ** 2))
+
+
+def block(x):
+    """Wait for the result (JAX dispatch is asynchronous) and touch it."""
+    if hasattr(x, "block_until_ready"):
+        x.block_until_ready()
+    elif hasattr(x, "numpy"):
+        x.numpy()
+    return x
+
+
+def time_one(case, mode: str, which: str, repeats: int) -> dict:
+    """Run one (mode, pass) in this process; ``case`` returns ``(fn, args)``."""
+    import keras
+
+    backend = keras.backend.backend()
+    fn, args = case()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        args = [tf.constant(a) for a in args]
+    else:
+        import jax.numpy as jnp
+
+        args = [jnp.asarray(a) for a in args]
+    base = maxrss_mb()
+    f = fn if which == "fwd" else fwd_bwd(fn, backend)
+    f = compile_fn(f, mode, backend)
+    t0 = time.perf_counter()
+    block(f(*args))  # warm-up (includes tracing / compilation)
+    first = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        block(f(*args))
+        times.append(time.perf_counter() - t0)
+    return {
+        "median_s": float(np.median(times)),
+        "min_s": float(np.min(times)),
+        "first_s": first,
+        "peak_mb": maxrss_mb() - base,
+    }
+
+
+def run_all(script: str, backends, repeats: int, extra=()) -> list[list]:
+    """Run every (backend, mode, pass) of ``script`` in its own subprocess; table rows."""
+    rows = []
+    for backend in backends:
+        for mode in MODES[backend]:
+            res = {}
+            for which in ("fwd", "fwdbwd"):
+                env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+                cmd = [sys.executable, script, "--single", mode, which, "--repeats", str(repeats)]
+                out = subprocess.run(
+                    [*cmd, *extra], env=env, cwd=ROOT, capture_output=True, text=True
+                )
+                lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+                if out.returncode or not lines:
+                    print(out.stderr[-2000:], file=sys.stderr)
+                    res[which] = None
+                else:
+                    res[which] = json.loads(lines[-1])
+                print(f"  {backend:10s} {mode:5s} {which:6s} {res[which]}", file=sys.stderr)
+            f, b = res["fwd"], res["fwdbwd"]
+            rows.append(
+                [
+                    backend,
+                    mode,
+                    f and f"{f['median_s']:.3f}",
+                    b and f"{b['median_s']:.3f}",
+                    f and f"{f['first_s']:.2f}",
+                    f and f"{f['peak_mb']:.0f}",
+                    b and f"{b['peak_mb']:.0f}",
+                ]
+            )
+    return rows
+
+
+HEADERS = [
+    "backend",
+    "mode",
+    "fwd s (median)",
+    "fwd+bwd s (median)",
+    "fwd 1st call s",
+    "fwd peak RSS +MB",
+    "fwd+bwd peak RSS +MB",
+]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def main(case, title: str, argv=None) -> None:
+    parser = argparse.ArgumentParser(description=title)
+    parser.add_argument("--backends", nargs="+", default=None)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--single", nargs=2, metavar=("MODE", "PASS"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.single:
+        sys.path.insert(0, ROOT)
+        print(json.dumps(time_one(case, *args.single, args.repeats)))
+        return
+    from tabulate import tabulate
+
+    backends = args.backends or [os.environ.get("KERAS_BACKEND", "tensorflow")]
+    rows = run_all(os.path.abspath(sys.argv[0]), backends, args.repeats)
+    print(f"\n{title}\nmachine: {machine()}\n")
+    print(tabulate(rows, headers=HEADERS, tablefmt="github"))
+
+
+def unproject_case():
+    sys.path.insert(0, ROOT)
+    from ops.camera import look_at_extrinsic
+    from ops.unproject import unproject
+
+    rng = np.random.default_rng(0)
+    batch, views, size, channels, nvox = 8, 4, 112, 32, 32
+    feats = rng.uniform(size=(batch * views, size, size, channels)).astype(np.float32)
+    ext = np.stack(
+        [
+            look_at_extrinsic(rng.uniform(0, 360), rng.uniform(-20, 40), 2.0)[:3]
+            for _ in range(batch * views)
+        ]
+    ).reshape(batch, views, 3, 4)
+    K = np.tile(np.array([[420.0, 0, 112], [0, 420.0, 112], [0, 0, 1]]), (batch, views, 1, 1))
+
+    def fn(f, k, e):
+        return unproject(f, k, e, nvox)
+
+    return fn, [feats, K.astype(np.float32), ext.astype(np.float32)]
+
+
+if __name__ == "__main__":
+    main(unproject_case, "unproject: 32 views of 112x112x32 -> 32^3 (B=8, V=4), float32")
