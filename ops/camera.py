@@ -79,7 +79,11 @@ def check_shape(x, name: str, rank: int | None = None, tail: Sequence[int | None
     Raises:
         ValueError: if the rank or a trailing size does not match.
     """
-    shape = tuple(ops.shape(x))
+    static = getattr(x, "shape", None)
+    if static is None:
+        static = np.shape(x)
+    # the static shape: unknown sizes (e.g. a traced batch axis) are None, never tensors
+    shape = tuple(None if d is None else int(d) for d in static)
     if rank is not None and len(shape) != rank:
         raise ValueError(f"`{name}` must have rank {rank}, got shape {shape}.")
     if len(shape) < len(tail):

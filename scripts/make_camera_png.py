@@ -1,10 +1,13 @@
 import sys
+
 sys.path.insert(0, "/work/main")
 import matplotlib
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
+
 from ops.camera import look_at_extrinsic
 
 fig = plt.figure(figsize=(13, 6))
