@@ -31,9 +31,16 @@ from collections.abc import Sequence
 import numpy as np
 from keras import ops
 
-from ops.camera import check_shape, float_dtype, pixel_centres
+from ops.camera import check_shape, fast_kernels, float_dtype, pixel_centres
 
-__all__ = ["proj_slice", "project_rays", "ray_depths", "rays_to_channels", "ray_voxel_indices"]
+__all__ = [
+    "proj_slice",
+    "project_rays",
+    "project_rays_portable",
+    "ray_depths",
+    "rays_to_channels",
+    "ray_voxel_indices",
+]
 
 _ROUNDINGS = ("release", "centre")
 
@@ -171,6 +178,26 @@ def project_rays(
     Raises:
         ValueError: on bad shapes or arguments (the message names the argument).
     """
+    fast = fast_kernels()
+    if fast is not None:
+        return fast.project_rays(grid, K, extrinsic, im_size, proj_x, samples, z_range,
+                                 grid_range, rounding)
+    return project_rays_portable(grid, K, extrinsic, im_size, proj_x, samples, z_range,
+                                 grid_range, rounding)
+
+
+def project_rays_portable(
+    grid,
+    K,
+    extrinsic,
+    im_size: Sequence[int] = (224, 224),
+    proj_x: int = 4,
+    samples: int = 64,
+    z_range: Sequence[float] = (1.0, 3.0),
+    grid_range: Sequence[float] = (-0.5, 0.5),
+    rounding: str = "release",
+):
+    """:func:`project_rays` in portable ``keras.ops`` (the reference of every fast path)."""
     g_shape = check_shape(grid, "grid", rank=6)
     batch, steps, n1, n2, n3, c = g_shape
     if not n1 == n2 == n3 or n1 is None or c is None:

@@ -25,9 +25,9 @@ from collections.abc import Sequence
 
 from keras import ops
 
-from ops.camera import check_shape, float_dtype, voxel_coords
+from ops.camera import check_shape, fast_kernels, float_dtype, voxel_coords
 
-__all__ = ["proj_splat", "unproject"]
+__all__ = ["proj_splat", "unproject", "unproject_portable"]
 
 
 def unproject(
@@ -57,6 +57,21 @@ def unproject(
     Raises:
         ValueError: if a shape is wrong or inconsistent (message names the argument).
     """
+    fast = fast_kernels()
+    if fast is not None:
+        return fast.unproject(feats, K, extrinsic, nvox, im_size, grid_range)
+    return unproject_portable(feats, K, extrinsic, nvox, im_size, grid_range)
+
+
+def unproject_portable(
+    feats,
+    K,
+    extrinsic,
+    nvox: int,
+    im_size: Sequence[int] = (224, 224),
+    grid_range: Sequence[float] = (-0.5, 0.5),
+):
+    """:func:`unproject` in portable ``keras.ops`` (the reference every fast path must match)."""
     nviews, h, w, c = check_shape(feats, "feats", rank=4)
     k_shape = check_shape(K, "K", rank=4, tail=(3, 3))
     e_shape = check_shape(extrinsic, "extrinsic", rank=4, tail=(3, 4))
