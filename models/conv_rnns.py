@@ -1,0 +1,314 @@
+"""3D convolutional recurrent cells that fuse the per-view feature grids.
+
+Notation: ``x_t`` is the unprojected grid of view t, ``[B, D, H, W, C]``; the state ``h`` is
+``[B, D, H, W, F]`` (release F = 32); ``*`` is a 3D "same" convolution with a ``k^3`` kernel
+(release k = 3) and no bias when layer norm is on; ``LN`` is :class:`models.norms.LayerNorm`
+(statistics over D, H, W, C jointly, per-channel gamma/beta); ``[a, b]`` concatenates channels.
+
+ConvGRU (release ``ConvGRUCell``; ``Gates/kernel`` ``[k,k,k,C+F,2F]``, ``Output/kernel``
+``[k,k,k,C+F,F]``)::
+
+    g    = [x, h] * W_gates                      (2F channels: reset first, update second)
+    r    = sigmoid(LN_0(g[..., :F]))             (Gates/LayerNorm)
+    u    = sigmoid(LN_1(g[..., F:]))             (Gates/LayerNorm_1)
+    c    = tanh(LN([x, r h] * W_out))            (Output/LayerNorm)
+    h'   = u h + (1 - u) c
+
+Without layer norm the convolutions have biases instead (gates initialised to 1, output to 0).
+
+ConvLSTM (release ``ConvLSTMCell``; ``kernel`` ``[k,k,k,C+F,4F]``)::
+
+    j, i, f, o = split([x, h] * W, 4)            (each through LN: LayerNorm .. LayerNorm_3)
+    m'  = m sigmoid(f + forget_bias) + sigmoid(i) tanh(j),  then LN (LayerNorm_4)
+    h'  = tanh(m') sigmoid(o)
+
+3D convolutions go through :func:`models.layers.conv3d` (native, or the equivalent 2D
+decomposition for JAX on CPU). Both cells start from zero state. :func:`run_over_views`
+unrolls a cell over the view axis and returns the output after every view, so step k depends
+on views 0..k only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from models.layers import conv3d
+from models.norms import LayerNorm
+
+RNNS = ("gru", "lstm")
+
+
+def _ln_name(i: int) -> str:
+    """TF1 name of the i-th layer norm in one variable scope."""
+    return "LayerNorm" if i == 0 else f"LayerNorm_{i}"
+
+
+class SplitConv3D(keras.layers.Layer):
+    """A bias-free 3D conv whose output is split into ``splits`` groups, each layer-normed.
+
+    ``[B, D, H, W, C_in]`` -> list of ``splits`` tensors ``[B, D, H, W, filters]``.
+    With ``layer_norm=False`` a bias (initial value ``bias_init``) replaces the norms.
+
+    Args:
+      filters: channels per group ``F``.
+      splits: number of groups (kernel has ``splits * F`` outputs).
+      kernel_size: cube kernel side.
+      layer_norm: layer-norm each group (release) or add a bias.
+      bias_init: initial bias value when ``layer_norm`` is off.
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        splits: int,
+        kernel_size: int = 3,
+        layer_norm: bool = True,
+        bias_init: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.filters = int(filters)
+        self.splits = int(splits)
+        self.kernel_size = int(kernel_size)
+        self.layer_norm = bool(layer_norm)
+        self.bias_init = float(bias_init)
+        self.norms = (
+            [LayerNorm(name=_ln_name(i)) for i in range(self.splits)] if self.layer_norm else []
+        )
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        k = self.kernel_size
+        m = self.splits * self.filters
+        self.kernel = self.add_weight(
+            name="kernel", shape=(k, k, k, int(input_shape[-1]), m), initializer="glorot_uniform"
+        )
+        if self.layer_norm:
+            for norm in self.norms:
+                norm.build((*input_shape[:-1], self.filters))
+        else:
+            self.bias = self.add_weight(
+                name="bias", shape=(m,), initializer=keras.initializers.Constant(self.bias_init)
+            )
+
+    def call(self, x: Any) -> list[Any]:
+        y = conv3d(x, self.kernel)
+        if not self.layer_norm:
+            y = y + self.bias
+        parts = ops.split(y, self.splits, axis=-1)
+        if self.layer_norm:
+            parts = [norm(p) for norm, p in zip(self.norms, parts, strict=True)]
+        return list(parts)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "splits": self.splits,
+            "kernel_size": self.kernel_size,
+            "layer_norm": self.layer_norm,
+            "bias_init": self.bias_init,
+        }
+
+
+class ConvGRU3D(keras.layers.Layer):
+    """ConvGRU cell (module docstring): ``call(x, h) -> (h', h')``.
+
+    Args:
+      filters: hidden channels ``F`` (release 32).
+      kernel_size: cube kernel side (release 3).
+      layer_norm: layer norm on both gates and the candidate (release True).
+      name: release ``"ConvGRUCell"``.
+    """
+
+    def __init__(
+        self,
+        filters: int = 32,
+        kernel_size: int = 3,
+        layer_norm: bool = True,
+        name: str = "ConvGRUCell",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name=name, **kwargs)
+        self.filters = int(filters)
+        self.kernel_size = int(kernel_size)
+        self.layer_norm = bool(layer_norm)
+        self.gates = SplitConv3D(
+            self.filters, 2, self.kernel_size, self.layer_norm, bias_init=1.0, name="Gates"
+        )
+        self.candidate = SplitConv3D(
+            self.filters, 1, self.kernel_size, self.layer_norm, bias_init=0.0, name="Output"
+        )
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        cat = (*input_shape[:-1], int(input_shape[-1]) + self.filters)
+        self.gates.build(cat)
+        self.candidate.build(cat)
+
+    def initial_state(self, x: Any) -> Any:
+        """Zero state ``[B, D, H, W, F]`` for an input ``x`` ``[B, D, H, W, C]``."""
+        return ops.repeat(ops.zeros_like(x[..., :1]), self.filters, axis=-1)
+
+    def call(self, x: Any, state: Any) -> tuple[Any, Any]:
+        h = state
+        r, u = self.gates(ops.concatenate([x, h], axis=-1))
+        r, u = ops.sigmoid(r), ops.sigmoid(u)
+        (c,) = self.candidate(ops.concatenate([x, r * h], axis=-1))
+        h_new = u * h + (1.0 - u) * ops.tanh(c)
+        return h_new, h_new
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "layer_norm": self.layer_norm,
+        }
+
+
+class ConvLSTM3D(keras.layers.Layer):
+    """ConvLSTM cell (module docstring): ``call(x, (m, h)) -> (h', (m', h'))``.
+
+    Args:
+      filters: hidden channels ``F``.
+      kernel_size: cube kernel side.
+      layer_norm: layer norm on the four pre-activations and on the memory (release True).
+      forget_bias: added to the forget gate pre-activation (release 1.0).
+      name: release ``"ConvLSTMCell"``.
+    """
+
+    def __init__(
+        self,
+        filters: int = 32,
+        kernel_size: int = 3,
+        layer_norm: bool = True,
+        forget_bias: float = 1.0,
+        name: str = "ConvLSTMCell",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name=name, **kwargs)
+        self.filters = int(filters)
+        self.kernel_size = int(kernel_size)
+        self.layer_norm = bool(layer_norm)
+        self.forget_bias = float(forget_bias)
+        self.norms = [LayerNorm(name=_ln_name(i)) for i in range(5)] if self.layer_norm else []
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        k, f = self.kernel_size, self.filters
+        n = int(input_shape[-1]) + f
+        self.kernel = self.add_weight(
+            name="kernel", shape=(k, k, k, n, 4 * f), initializer="glorot_uniform"
+        )
+        if self.layer_norm:
+            for norm in self.norms:
+                norm.build((*input_shape[:-1], f))
+        else:
+            self.bias = self.add_weight(name="bias", shape=(4 * f,), initializer="zeros")
+
+    def initial_state(self, x: Any) -> tuple[Any, Any]:
+        """Zero ``(memory, output)``, each ``[B, D, H, W, F]``, for input ``x``."""
+        z = ops.repeat(ops.zeros_like(x[..., :1]), self.filters, axis=-1)
+        return z, z
+
+    def call(self, x: Any, state: tuple[Any, Any]) -> tuple[Any, tuple[Any, Any]]:
+        m, h = state
+        y = conv3d(ops.concatenate([x, h], axis=-1), self.kernel)
+        if not self.layer_norm:
+            y = y + self.bias
+        j, i, f, o = ops.split(y, 4, axis=-1)
+        if self.layer_norm:
+            j, i, f, o = (norm(t) for norm, t in zip(self.norms[:4], (j, i, f, o), strict=True))
+        m_new = m * ops.sigmoid(f + self.forget_bias) + ops.sigmoid(i) * ops.tanh(j)
+        if self.layer_norm:
+            m_new = self.norms[4](m_new)
+        h_new = ops.tanh(m_new) * ops.sigmoid(o)
+        return h_new, (m_new, h_new)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "layer_norm": self.layer_norm,
+            "forget_bias": self.forget_bias,
+        }
+
+
+def run_over_views(cell: ConvGRU3D | ConvLSTM3D, sequence: Any, initial_state: Any = None) -> Any:
+    """Run ``cell`` over the view axis of ``sequence`` and stack the output of every step.
+
+    Args:
+      cell: a :class:`ConvGRU3D` or :class:`ConvLSTM3D` (built or not).
+      sequence: ``[B, V, D, H, W, C]``; V must be static.
+      initial_state: the cell's state, or ``None`` for zeros.
+
+    Returns:
+      ``[B, V, D, H, W, F]``: entry k is the cell output after views 0..k.
+    """
+    if len(sequence.shape) != 6:
+        raise ValueError(f"sequence must be [B, V, D, H, W, C], got {sequence.shape}")
+    views = sequence.shape[1]
+    if views is None:
+        raise ValueError("the view axis of sequence must be static")
+    state = cell.initial_state(sequence[:, 0]) if initial_state is None else initial_state
+    outputs = []
+    for v in range(views):
+        out, state = cell(sequence[:, v], state)
+        outputs.append(out)
+    return ops.stack(outputs, axis=1)
+
+
+class ConvRNN3D(keras.layers.Layer):
+    """Recurrent fusion over views: ``[B, V, D, H, W, C]`` -> ``[B, V, D, H, W, F]``.
+
+    Holds one cell (:class:`ConvGRU3D` for ``"gru"``, :class:`ConvLSTM3D` for ``"lstm"``) and
+    runs it with :func:`run_over_views` from a zero state.
+
+    Args:
+      rnn: ``"gru"`` or ``"lstm"``.
+      filters: hidden channels ``F`` (release 32).
+      kernel_size: cube kernel side (release 3).
+      layer_norm: release True.
+      name: release ``"rnn"``.
+    """
+
+    def __init__(
+        self,
+        rnn: str = "gru",
+        filters: int = 32,
+        kernel_size: int = 3,
+        layer_norm: bool = True,
+        name: str = "rnn",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(name=name, **kwargs)
+        if rnn not in RNNS:
+            raise ValueError(f"rnn must be one of {RNNS}, got {rnn!r}")
+        self.rnn = rnn
+        self.filters = int(filters)
+        self.kernel_size = int(kernel_size)
+        self.layer_norm = bool(layer_norm)
+        cell_cls = ConvGRU3D if rnn == "gru" else ConvLSTM3D
+        self.cell = cell_cls(self.filters, self.kernel_size, self.layer_norm)
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        if len(input_shape) != 6:
+            raise ValueError(f"{self.name}: input must be [B, V, D, H, W, C], got {input_shape}")
+        self.cell.build((input_shape[0], *input_shape[2:]))
+
+    def call(self, sequence: Any) -> Any:
+        return run_over_views(self.cell, sequence)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple:
+        return (*input_shape[:-1], self.filters)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "rnn": self.rnn,
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "layer_norm": self.layer_norm,
+        }

@@ -1,0 +1,244 @@
+"""The one convolution unit every LSM network is built from.
+
+A unit is, in order (the release's "pre-activation" style):
+
+    x -> [ReLU] -> convolution -> (norm  |  + bias)
+
+The ReLU is skipped for the first layer of a network (``pre_activation=False``); a unit with
+``norm="None"`` has a bias, a normalised unit has none (the norm's offset plays that role).
+
+Kinds of convolution (``kind``), all with "same" padding:
+
+* ``"conv"``: kernel ``[k, ..., k, C_in, C_out]``, stride ``s``; output size ``ceil(n / s)``.
+* ``"deconv"``: transposed convolution, kernel ``[k, ..., k, C_out, C_in]`` (the TF and release
+  layout), stride ``s``; output size ``n * s``.
+* ``"sepconv"`` (2D only): depthwise ``[k, k, C_in, 1]`` (``depth_weights``) then pointwise
+  ``[1, 1, C_in, C_out]`` (``pt_weights``), stride 1.
+* ``"resize_conv"`` (2D only): nearest-neighbour upsampling by ``s`` (pixel repeat, which is
+  what TF1's ``resize_nearest_neighbor`` does for an integer factor), then a stride-1 conv.
+
+3D convolutions go through :func:`conv3d` / :func:`conv3d_transpose`, which switch to an
+equivalent sum of 2D convolutions where XLA on CPU would otherwise be ~25x slower
+(:func:`conv3d_impl`, environment variable ``LSM_CONV3D``).
+
+Weights are named as in the release (``weights``, ``bias``, ``depth_weights``, ``pt_weights``,
+``InstanceNorm/bias``, ``BatchNorm/beta``) so a unit named ``conv1`` inside a layer named
+``ImNet_UNet`` inside a model named ``MVNet`` has variable paths equal to the release's names.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any
+
+import keras
+from keras import ops
+
+from models.norms import canonical_norm, make_norm
+
+KINDS = ("conv", "deconv", "sepconv", "resize_conv")
+CONV3D_IMPLS = ("auto", "native", "2d")
+
+
+@functools.cache
+def _cpu_only() -> bool:
+    devices = keras.distribution.list_devices()
+    return all(str(d).lower().startswith("cpu") for d in devices)
+
+
+def conv3d_impl(impl: str | None = None) -> str:
+    """Resolve how 3D (transposed) convolutions are computed: ``"native"`` or ``"2d"``.
+
+    ``"2d"`` writes a 3D convolution as a sum over the depth taps of 2D convolutions batched
+    over depth. It gives the same result; it exists because XLA on CPU (the JAX backend on
+    a CPU-only machine) has no fast 3D convolution and is ~25x slower than its 2D one.
+    ``impl=None`` reads the environment variable ``LSM_CONV3D`` (default ``"auto"``);
+    ``"auto"`` picks ``"2d"`` for JAX on a CPU-only machine and ``"native"`` otherwise.
+    """
+    impl = impl or os.environ.get("LSM_CONV3D", "auto")
+    if impl not in CONV3D_IMPLS:
+        raise ValueError(f"3D conv implementation must be one of {CONV3D_IMPLS}, got {impl!r}")
+    if impl == "auto":
+        return "2d" if keras.backend.backend() == "jax" and _cpu_only() else "native"
+    return impl
+
+
+def _same_padding(n: int, k: int, s: int) -> tuple[int, int, int]:
+    """TF "SAME" along one axis: (output size, padding before, padding after)."""
+    out = -(-n // s)
+    total = max((out - 1) * s + k - n, 0)
+    return out, total // 2, total - total // 2
+
+
+def conv3d(x: Any, kernel: Any, strides: int = 1, impl: str | None = None) -> Any:
+    """TF-"SAME" 3D convolution ``[B, D, H, W, C] * [k, k, k, C, O] -> [B, D', H', W', O]``.
+
+    ``impl`` as :func:`conv3d_impl`. Needs a static depth D.
+    """
+    if conv3d_impl(impl) == "native":
+        return ops.conv(x, kernel, strides=strides, padding="same")
+    d, h, w, c = x.shape[1:]
+    k = kernel.shape[0]
+    d_out, lo, hi = _same_padding(d, k, strides)
+    xp = ops.pad(x, [(0, 0), (lo, hi), (0, 0), (0, 0), (0, 0)])
+    y = None
+    for i in range(k):  # output depth j reads padded input depth j * s + i
+        taps = xp[:, i : i + strides * (d_out - 1) + 1 : strides]
+        t = ops.conv(ops.reshape(taps, (-1, h, w, c)), kernel[i], strides=strides, padding="same")
+        y = t if y is None else y + t
+    return ops.reshape(y, (-1, d_out, *y.shape[1:]))
+
+
+def conv3d_transpose(x: Any, kernel: Any, strides: int = 1, impl: str | None = None) -> Any:
+    """TF-"SAME" 3D transposed conv ``[B, D, H, W, C]``, kernel ``[k, k, k, O, C]`` ->
+    ``[B, D*s, H*s, W*s, O]`` (the adjoint of :func:`conv3d` with the same kernel).
+
+    ``impl`` as :func:`conv3d_impl`. Needs a static depth D.
+    """
+    if conv3d_impl(impl) == "native":
+        return ops.conv_transpose(x, kernel, strides=strides, padding="same")
+    d, h, w, c = x.shape[1:]
+    k, s = kernel.shape[0], strides
+    _, lo, _ = _same_padding(d * s, k, s)  # the padding of the adjoint convolution
+    flat = ops.reshape(x, (-1, h, w, c))
+    taps = []
+    for i in range(k):
+        t = ops.conv_transpose(flat, kernel[i], strides=s, padding="same")
+        taps.append(ops.reshape(t, (-1, d, *t.shape[1:])))
+    # Input depth j with tap i lands at uncropped output depth j * s + i. Group taps by
+    # i mod s, shift each by i // s, then interleave the s groups along depth.
+    length = d + (k - 1) // s
+    groups = []
+    for r in range(s):
+        acc = None
+        for i in range(r, k, s):
+            q = i // s
+            t = ops.pad(taps[i], [(0, 0), (q, length - d - q), (0, 0), (0, 0), (0, 0)])
+            acc = t if acc is None else acc + t
+        if acc is None:  # k < s: this residue gets no tap
+            acc = ops.zeros_like(ops.pad(taps[0], [(0, 0), (0, length - d)] + [(0, 0)] * 3))
+        groups.append(acc)
+    y = ops.stack(groups, axis=2)  # [B, length, s, H', W', O]
+    y = ops.reshape(y, (-1, length * s, *y.shape[3:]))
+    return y[:, lo : lo + d * s]
+
+
+class ConvUnit(keras.layers.Layer):
+    """``[ReLU] -> conv -> norm | bias`` on ``[B, S1..Srank, C_in]`` -> ``[B, S1'..Srank', C_out]``.
+
+    Args:
+      filters: output channels ``C_out``.
+      kernel_size: cube/square kernel side ``k``.
+      kind: one of ``"conv"``, ``"deconv"``, ``"sepconv"``, ``"resize_conv"``.
+      rank: number of spatial axes (2 or 3; ``sepconv``/``resize_conv`` need 2).
+      strides: conv stride (``conv``/``deconv``) or upsampling factor (``resize_conv``).
+      norm: ``"IN"``, ``"BN"`` or ``"None"``.
+      pre_activation: apply ReLU to the input first.
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int,
+        kind: str = "conv",
+        rank: int = 2,
+        strides: int = 1,
+        norm: str | None = "IN",
+        pre_activation: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        if rank not in (2, 3):
+            raise ValueError(f"rank must be 2 or 3, got {rank}")
+        if kind in ("sepconv", "resize_conv") and rank != 2:
+            raise ValueError(f"kind {kind!r} is 2D only")
+        if kind == "sepconv" and strides != 1:
+            raise ValueError("sepconv supports stride 1 only")
+        self.filters = int(filters)
+        self.kernel_size = int(kernel_size)
+        self.kind = kind
+        self.rank = int(rank)
+        self.strides = int(strides)
+        self.norm = canonical_norm(norm)
+        self.pre_activation = bool(pre_activation)
+        self.norm_layer = make_norm(self.norm)
+
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        if len(input_shape) != self.rank + 2:
+            raise ValueError(
+                f"{self.name}: expected input of rank {self.rank + 2}, got shape {input_shape}"
+            )
+        c_in = int(input_shape[-1])
+        k = (self.kernel_size,) * self.rank
+        if self.kind == "sepconv":
+            self.depth_kernel = self.add_weight(
+                name="depth_weights", shape=(*k, c_in, 1), initializer="glorot_uniform"
+            )
+            self.kernel = self.add_weight(
+                name="pt_weights", shape=(1, 1, c_in, self.filters), initializer="glorot_uniform"
+            )
+        else:
+            shape = (*k, self.filters, c_in) if self.kind == "deconv" else (*k, c_in, self.filters)
+            self.kernel = self.add_weight(name="weights", shape=shape, initializer="glorot_uniform")
+        if self.norm_layer is None:
+            self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+        else:
+            self.norm_layer.build(self.compute_output_shape(input_shape))
+
+    def call(self, x: Any, training: bool | None = None) -> Any:
+        if self.pre_activation:
+            x = ops.relu(x)
+        if self.kind == "conv" and self.rank == 3:
+            y = conv3d(x, self.kernel, self.strides)
+        elif self.kind == "conv":
+            y = ops.conv(x, self.kernel, strides=self.strides, padding="same")
+        elif self.kind == "deconv" and self.rank == 3:
+            y = conv3d_transpose(x, self.kernel, self.strides)
+        elif self.kind == "deconv":
+            y = ops.conv_transpose(x, self.kernel, strides=self.strides, padding="same")
+        elif self.kind == "sepconv":
+            y = ops.depthwise_conv(x, self.depth_kernel, strides=1, padding="same")
+            y = ops.conv(y, self.kernel, strides=1, padding="same")
+        else:  # resize_conv
+            if self.strides > 1:
+                x = ops.repeat(ops.repeat(x, self.strides, axis=1), self.strides, axis=2)
+            y = ops.conv(x, self.kernel, strides=1, padding="same")
+        if self.norm_layer is None:
+            return y + self.bias
+        if self.norm == "BN":
+            return self.norm_layer(y, training=training)
+        return self.norm_layer(y)
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple:
+        spatial = input_shape[1:-1]
+        if self.kind == "conv":
+            spatial = [None if n is None else -(-n // self.strides) for n in spatial]
+        elif self.kind in ("deconv", "resize_conv"):
+            spatial = [None if n is None else n * self.strides for n in spatial]
+        return (input_shape[0], *spatial, self.filters)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "kind": self.kind,
+            "rank": self.rank,
+            "strides": self.strides,
+            "norm": self.norm,
+            "pre_activation": self.pre_activation,
+        }
+
+
+def build_and_shape(layer: keras.layers.Layer, shape: tuple) -> tuple:
+    """Build ``layer`` for input ``shape`` and return its output shape."""
+    layer.build(shape)
+    return layer.compute_output_shape(shape)
+
+
+def concat_shape(a: tuple, b: tuple) -> tuple:
+    """Shape of ``concatenate([a, b], axis=-1)`` for shapes ``a`` and ``b``."""
+    return (*a[:-1], a[-1] + b[-1])

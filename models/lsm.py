@@ -1,0 +1,371 @@
+"""Learnt Stereo Machines: the voxel (V-LSM) and depth (D-LSM) models.
+
+Shared trunk (weights shared across views; B models, V views each)::
+
+    images [B, V, H, W, 3] -> ImageUNet per view      -> feats [B*V, H/2, W/2, c]
+        -> ops.unproject.unproject (+ depth channel)   -> [B, V, N, N, N, c + 1]
+        -> ConvRNN3D over views (zero initial state)   -> [B, V, N, N, N, F]
+        -> GridUNet per time step                      -> features [B, V, N, N, N, g],
+                                                          logits   [B, V, N, N, N, 1]
+
+V-LSM returns the logits: entry k is the prediction after views 0..k.
+D-LSM projects the grid features of every time step t into every view v
+(``ops.project.project_rays``), stacks the ``g x S`` ray samples as channels and decodes depth
+with :class:`models.depth_nets.DepthNet`: ``[B, T, V, H, W, 1]`` with T = V, or T = 1 with
+``last_step_only=True``.
+
+Both models are named ``"MVNet"`` by default so that their variable paths equal the release's
+TF1 names (``MVNet/ImNet_UNet/conv1/weights``, ...); see :func:`release_variable_map`.
+
+Configuration keys (the release's args JSON names plus width knobs), with defaults:
+
+| key | default | meaning |
+|---|---|---|
+| im_net | "unet" | image encoder (only "unet") |
+| grid_net | "unet32" | "unet32" or "unet64" |
+| rnn | "gru" | "gru" or "lstm" |
+| norm | "IN" | "IN", "BN" or "None" |
+| nvox | 32 | grid cells per axis N |
+| im_h, im_w | 224 | image size (multiples of 16) |
+| ray_samples | 64 | D-LSM samples per ray S |
+| proj_x | 4 | D-LSM projection subsampling (4 or 8) |
+| sepup | True | D-LSM separable convs + resize-conv upsampling |
+| im_skip | True | D-LSM image-encoder skip features |
+| im_channels | 32 | image UNet base width c |
+| rnn_channels | 32 | recurrent hidden channels F |
+| rnn_kernel | 3 | recurrent conv kernel side |
+| rnn_layer_norm | True | layer norm in the recurrent cell |
+| grid_channels | 32 | grid UNet base width g |
+| depth_channels | 32 | DepthNet base width |
+| grid_range | (-0.5, 0.5) | grid bounds (scene units) |
+| z_range | (1.0, 3.0) | D-LSM ray depth range |
+| proj_rounding | "release" | voxel lookup rounding of project_rays |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+from keras import ops
+
+from models.conv_rnns import RNNS, ConvRNN3D
+from models.depth_nets import PROJ_X, DepthNet
+from models.grid_nets import GRID_NETS, GridUNet
+from models.image_nets import ImageUNet
+from models.norms import canonical_norm
+
+DEFAULT_CONFIG: dict[str, Any] = {
+    "im_net": "unet",
+    "grid_net": "unet32",
+    "rnn": "gru",
+    "norm": "IN",
+    "nvox": 32,
+    "im_h": 224,
+    "im_w": 224,
+    "ray_samples": 64,
+    "proj_x": 4,
+    "sepup": True,
+    "im_skip": True,
+    "im_channels": 32,
+    "rnn_channels": 32,
+    "rnn_kernel": 3,
+    "rnn_layer_norm": True,
+    "grid_channels": 32,
+    "depth_channels": 32,
+    "grid_range": (-0.5, 0.5),
+    "z_range": (1.0, 3.0),
+    "proj_rounding": "release",
+}
+
+_INT_KEYS = (
+    "nvox",
+    "im_h",
+    "im_w",
+    "ray_samples",
+    "proj_x",
+    "im_channels",
+    "rnn_channels",
+    "rnn_kernel",
+    "grid_channels",
+    "depth_channels",
+)
+_BOOL_KEYS = ("sepup", "im_skip", "rnn_layer_norm")
+
+
+def lsm_config(args: Mapping[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
+    """Model configuration from an args mapping (e.g. a release args JSON) plus overrides.
+
+    Keys not in :data:`DEFAULT_CONFIG` (batch_size, lr, logdir, ...) are ignored; missing keys
+    take the release defaults. Values are validated.
+
+    Returns:
+      A new dict with exactly the keys of :data:`DEFAULT_CONFIG`.
+
+    Raises:
+      ValueError: on an unsupported value (the message names the key).
+    """
+    merged = {**(dict(args) if args else {}), **overrides}
+    cfg = {k: merged.get(k, v) for k, v in DEFAULT_CONFIG.items()}
+    for k in _INT_KEYS:
+        cfg[k] = int(cfg[k])
+    for k in _BOOL_KEYS:
+        cfg[k] = bool(cfg[k])
+    for k in ("grid_range", "z_range"):
+        cfg[k] = tuple(float(x) for x in cfg[k])
+    cfg["norm"] = canonical_norm(cfg["norm"])
+    if cfg["im_net"] != "unet":
+        raise ValueError(f"im_net must be 'unet', got {cfg['im_net']!r}")
+    if cfg["grid_net"] not in GRID_NETS:
+        raise ValueError(f"grid_net must be one of {tuple(GRID_NETS)}, got {cfg['grid_net']!r}")
+    if cfg["rnn"] not in RNNS:
+        raise ValueError(f"rnn must be one of {RNNS}, got {cfg['rnn']!r}")
+    if cfg["proj_x"] not in PROJ_X:
+        raise ValueError(f"proj_x must be one of {PROJ_X}, got {cfg['proj_x']}")
+    for k in ("im_h", "im_w"):
+        if cfg[k] <= 0 or cfg[k] % 16:
+            raise ValueError(f"{k} must be a positive multiple of 16, got {cfg[k]}")
+    div = 2 ** GRID_NETS[cfg["grid_net"]]
+    if cfg["nvox"] <= 0 or cfg["nvox"] % div:
+        raise ValueError(
+            f"nvox must be a positive multiple of {div} for {cfg['grid_net']}, got {cfg['nvox']}"
+        )
+    for k in (
+        "ray_samples",
+        "im_channels",
+        "rnn_channels",
+        "rnn_kernel",
+        "grid_channels",
+        "depth_channels",
+    ):
+        if cfg[k] <= 0:
+            raise ValueError(f"{k} must be positive, got {cfg[k]}")
+    return cfg
+
+
+class _LSMBase(keras.Model):
+    """Shared trunk of V-LSM and D-LSM (module docstring). Weights are built on construction."""
+
+    def __init__(
+        self, config: Mapping[str, Any] | None = None, name: str = "MVNet", **kwargs: Any
+    ) -> None:
+        super().__init__(name=name, **kwargs)
+        self.lsm_config = lsm_config(config)
+        c = self.lsm_config
+        self.im_net = ImageUNet(c["im_channels"], c["norm"])
+        self.rnn = ConvRNN3D(c["rnn"], c["rnn_channels"], c["rnn_kernel"], c["rnn_layer_norm"])
+        self.grid_net = GridUNet(c["grid_net"], c["grid_channels"], c["norm"])
+        self._make_heads()
+        self.build()
+
+    def _make_heads(self) -> None:
+        """Create model-specific layers (D-LSM's DepthNet)."""
+
+    def build(self, input_shape: Any = None) -> None:
+        """Create all weights from the configuration (``input_shape`` is ignored; idempotent)."""
+        if self.built:
+            return
+        c = self.lsm_config
+        n = c["nvox"]
+        self.im_net.build((None, c["im_h"], c["im_w"], 3))
+        self.rnn.build((None, None, n, n, n, c["im_channels"] + 1))
+        self.grid_net.build((None, n, n, n, c["rnn_channels"]))
+        self._build_heads()
+
+    def _build_heads(self) -> None:
+        """Create the weights of model-specific layers."""
+
+    def build_from_config(self, config: Mapping[str, Any]) -> None:
+        """Weights already exist after construction; nothing to do (used by Keras loading)."""
+        self.build()
+
+    def _check_inputs(self, inputs: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+        c = self.lsm_config
+        try:
+            images, K, extrinsic = inputs["images"], inputs["K"], inputs["extrinsic"]
+        except (KeyError, TypeError) as e:
+            raise ValueError("inputs must be a dict with 'images', 'K' and 'extrinsic'") from e
+        shape = tuple(images.shape)
+        if len(shape) != 5 or tuple(shape[2:]) != (c["im_h"], c["im_w"], 3):
+            raise ValueError(f"images must be [B, V, {c['im_h']}, {c['im_w']}, 3], got {shape}")
+        if shape[1] is None:
+            raise ValueError("the view axis of images must be static")
+        if tuple(K.shape[-2:]) != (3, 3) or len(K.shape) != 4:
+            raise ValueError(f"K must be [B, V, 3, 3], got {tuple(K.shape)}")
+        if tuple(extrinsic.shape[-2:]) != (3, 4) or len(extrinsic.shape) != 4:
+            raise ValueError(f"extrinsic must be [B, V, 3, 4], got {tuple(extrinsic.shape)}")
+        return images, K, extrinsic
+
+    def trunk(self, inputs: Mapping[str, Any], training: bool | None = None) -> dict[str, Any]:
+        """Run the shared trunk.
+
+        Args:
+          inputs: ``{"images": [B, V, H, W, 3] in [0, 1], "K": [B, V, 3, 3],
+            "extrinsic": [B, V, 3, 4]}`` (K in pixels of the H x W image; extrinsic world ->
+            camera ``[R | t]``).
+          training: forwarded to batch norm.
+
+        Returns:
+          ``{"im": image-UNet dict (``[B*V, ...]``), "unprojected": [B, V, N, N, N, c+1],
+          "fused": [B, V, N, N, N, F], "features": [B, V, N, N, N, g],
+          "logits": [B, V, N, N, N, 1]}``.
+        """
+        from ops.unproject import unproject
+
+        c = self.lsm_config
+        images, K, extrinsic = self._check_inputs(inputs)
+        views, n = images.shape[1], c["nvox"]
+        im = self.im_net(ops.reshape(images, (-1, c["im_h"], c["im_w"], 3)), training=training)
+        grid = unproject(
+            im["features"],
+            K,
+            extrinsic,
+            n,
+            im_size=(c["im_h"], c["im_w"]),
+            grid_range=c["grid_range"],
+        )
+        fused = self.rnn(grid)
+        out = self.grid_net(ops.reshape(fused, (-1, n, n, n, c["rnn_channels"])), training=training)
+        return {
+            "im": im,
+            "unprojected": grid,
+            "fused": fused,
+            "features": ops.reshape(out["features"], (-1, views, n, n, n, c["grid_channels"])),
+            "logits": ops.reshape(out["logits"], (-1, views, n, n, n, 1)),
+        }
+
+    def get_config(self) -> dict[str, Any]:
+        return {"config": dict(self.lsm_config), "name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> _LSMBase:
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="lsm")
+class VLSM(_LSMBase):
+    """Voxel LSM: ``call(inputs) -> occupancy logits [B, V, N, N, N, 1]`` (one per step).
+
+    Args:
+      config: model configuration or a whole args mapping (see :func:`lsm_config`).
+      name: model name; keep ``"MVNet"`` for release-named variable paths.
+    """
+
+    def call(self, inputs: Mapping[str, Any], training: bool | None = None) -> Any:
+        """``inputs`` as :meth:`trunk`; returns logits ``[B, V, N, N, N, 1]``; entry k is the
+        prediction after views 0..k."""
+        return self.trunk(inputs, training=training)["logits"]
+
+
+@keras.saving.register_keras_serializable(package="lsm")
+class DLSM(_LSMBase):
+    """Depth LSM: ``call(inputs) -> depth [B, T, V, H, W, 1]`` (T = V, or 1 if last_step_only).
+
+    Args:
+      config: model configuration or a whole args mapping (see :func:`lsm_config`).
+      name: model name; keep ``"MVNet"`` for release-named variable paths.
+    """
+
+    def _make_heads(self) -> None:
+        c = self.lsm_config
+        self.depth_net = DepthNet(
+            c["proj_x"], c["sepup"], c["im_skip"], c["depth_channels"], c["norm"]
+        )
+
+    def _build_heads(self) -> None:
+        c = self.lsm_config
+        p = c["proj_x"]
+        im_shapes = self.im_net.compute_output_shape((None, c["im_h"], c["im_w"], 3))
+        self.depth_net.build(
+            (None, c["im_h"] // p, c["im_w"] // p, c["grid_channels"] * c["ray_samples"]),
+            [im_shapes[k] for k in self.depth_net.skip_names],
+        )
+
+    def call(
+        self, inputs: Mapping[str, Any], training: bool | None = None, last_step_only: bool = False
+    ) -> Any:
+        """``inputs`` as :meth:`trunk`. Returns depth ``[B, T, V, H, W, 1]``: entry ``[b, t, v]``
+        is view v's depth predicted from the grid after views 0..t (T = V), or only from the
+        grid after all views if ``last_step_only`` (T = 1)."""
+        from ops.project import project_rays
+
+        c = self.lsm_config
+        tr = self.trunk(inputs, training=training)
+        feats = tr["features"]
+        views = feats.shape[1]
+        if last_step_only:
+            feats = feats[:, -1:]
+        steps = feats.shape[1]
+        p, s, g = c["proj_x"], c["ray_samples"], c["grid_channels"]
+        h, w = c["im_h"] // p, c["im_w"] // p
+        rays = project_rays(
+            feats,
+            inputs["K"],
+            inputs["extrinsic"],
+            im_size=(c["im_h"], c["im_w"]),
+            proj_x=p,
+            samples=s,
+            z_range=c["z_range"],
+            grid_range=c["grid_range"],
+            rounding=c["proj_rounding"],
+        )
+        rays = ops.reshape(rays, (-1, h, w, g * s))
+        skips = []
+        for name in self.depth_net.skip_names:
+            f = tr["im"][name]
+            fh, fw, fc = f.shape[1:]
+            f = ops.repeat(ops.reshape(f, (-1, 1, views, fh, fw, fc)), steps, axis=1)
+            skips.append(ops.reshape(f, (-1, fh, fw, fc)))
+        depth = self.depth_net(rays, skips, training=training)
+        return ops.reshape(depth, (-1, steps, views, c["im_h"], c["im_w"], 1))
+
+
+def build_model(kind: str, config: Mapping[str, Any] | None = None, **overrides: Any) -> _LSMBase:
+    """Build ``"vlsm"`` or ``"dlsm"`` from an args mapping plus overrides.
+
+    See :func:`lsm_config` for the keys; keys it does not know are ignored.
+    """
+    classes = {"vlsm": VLSM, "dlsm": DLSM}
+    if kind not in classes:
+        raise ValueError(f"kind must be 'vlsm' or 'dlsm', got {kind!r}")
+    return classes[kind](lsm_config(config, **overrides))
+
+
+def release_variable_map(model: keras.Model) -> dict[str, keras.Variable]:
+    """Map the release's TF1 variable names to ``model``'s variables.
+
+    Our variable paths are the release names with the model's name in place of ``MVNet``
+    (``MVNet/ImNet_UNet/deconv1/weights``, ``MVNet/rnn/ConvGRUCell/Gates/LayerNorm_1/beta``,
+    ``MVNet/DepthNet/conv1/pt_weights``, ...). Every kernel, including the transposed-conv
+    kernels (``[k, .., k, out, in]`` in both TF1 and Keras), is stored in the release layout,
+    so release arrays load with ``variable.assign(array)`` and no transposition. With
+    ``norm="BN"`` the map also holds ``BatchNorm/moving_mean`` and ``moving_variance``.
+
+    Returns:
+      ``{release_name: variable}`` for every variable of ``model``.
+    """
+    prefix = model.name + "/"
+    out: dict[str, keras.Variable] = {}
+    for v in model.variables:
+        path = v.path
+        if not path.startswith(prefix):
+            raise ValueError(f"variable {path!r} is not under the model scope {prefix!r}")
+        name = "MVNet/" + path[len(prefix) :]
+        if name in out:
+            raise ValueError(f"duplicate variable name {name!r}")
+        out[name] = v
+    return out
+
+
+def parameter_table(model: keras.Model) -> str:
+    """A table of ``model``'s trainable variables (name, shape, count) with a total row."""
+    import numpy as np
+    from tabulate import tabulate
+
+    rows = []
+    for v in model.trainable_variables:
+        rows.append((v.path, "x".join(str(d) for d in v.shape), int(np.prod(v.shape))))
+    total = sum(r[2] for r in rows)
+    rows.append((f"total ({len(rows)} variables)", "", total))
+    return tabulate(rows, headers=("variable", "shape", "parameters"), intfmt=",")
