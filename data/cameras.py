@@ -26,28 +26,39 @@ def intrinsics(size: int = 224) -> np.ndarray:
 
 
 def look_at(azimuth_deg: float, elevation_deg: float, distance: float = DISTANCE) -> np.ndarray:
-    """World -> camera extrinsic of a camera on a sphere looking at the origin, z up.
+    """World -> camera matrix of a camera on a sphere looking at the origin (numpy).
+
+    Camera centre ``C = d (cos el cos az, cos el sin az, sin el)`` in the z-up world;
+    forward ``f = -C / |C|``; right ``r = normalize(f x z_up)``; down ``= f x r``;
+    ``R`` has rows ``[r; down; f]`` (OpenCV axes) and ``t = -R C``. The world's up direction
+    therefore projects upwards in the image (towards smaller rows).
 
     Args:
-        azimuth_deg: azimuth about +z, degrees.
-        elevation_deg: elevation above the xy plane, degrees, in (-90, 90).
-        distance: distance to the origin, scene units.
+        azimuth_deg: azimuth in degrees, counter-clockwise from world +x about +z.
+        elevation_deg: elevation in degrees above the xy-plane; must be in (-90, 90).
+        distance: distance from the origin (scene units), > 0.
 
     Returns:
-        (4, 4) float64 ``[[R, t], [0, 0, 0, 1]]`` with ``x_cam = R x_world + t``; rows of R are
-        the camera's right, down and forward axes in world coordinates.
+        float64 ``[4, 4]`` homogeneous world -> camera matrix ``[[R, t], [0, 0, 0, 1]]``.
+
+    Raises:
+        ValueError: if ``distance <= 0`` or the elevation is at a pole (up is undefined).
     """
-    az, el = np.radians(azimuth_deg), np.radians(elevation_deg)
+    if not distance > 0:
+        raise ValueError(f"`distance` must be > 0, got {distance}.")
+    if not -90.0 < elevation_deg < 90.0:
+        raise ValueError(f"`elevation_deg` must be in (-90, 90), got {elevation_deg}.")
+    az, el = np.deg2rad(azimuth_deg), np.deg2rad(elevation_deg)
     centre = distance * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
     forward = -centre / np.linalg.norm(centre)
-    right = np.cross(forward, [0.0, 0.0, 1.0])
+    right = np.cross(forward, np.array([0.0, 0.0, 1.0]))
     right /= np.linalg.norm(right)
     down = np.cross(forward, right)
-    R = np.stack([right, down, forward])
-    E = np.eye(4)
-    E[:3, :3] = R
-    E[:3, 3] = -R @ centre
-    return E
+    rot = np.stack([right, down, forward])
+    out = np.eye(4)
+    out[:3, :3] = rot
+    out[:3, 3] = -rot @ centre
+    return out
 
 
 def sample_viewpoints(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -36,7 +36,7 @@ Pixels
     maps without a half-pixel correction (:func:`scale_intrinsics`).
 
 All tensor functions use ``keras.ops`` and accept any number of leading batch dimensions
-``A1, ..., An``; :func:`look_at_extrinsic`, :func:`pixel_centres` and :func:`voxel_centres`
+``A1, ..., An``; :func:`pixel_centres` and :func:`voxel_centres`
 return numpy constants.
 """
 
@@ -54,7 +54,6 @@ __all__ = [
     "check_shape",
     "float_dtype",
     "invert_extrinsic",
-    "look_at_extrinsic",
     "pixel_centres",
     "project",
     "scale_intrinsics",
@@ -313,42 +312,6 @@ def voxel_centres(nvox: int, vmin: float = -0.5, vmax: float = 0.5) -> np.ndarra
     """
     c = voxel_coords(nvox, vmin, vmax)
     return np.stack(np.meshgrid(c, c, c, indexing="ij"), axis=-1).astype(np.float32)
-
-
-def look_at_extrinsic(azimuth_deg: float, elevation_deg: float, distance: float) -> np.ndarray:
-    """World -> camera matrix of a camera on a sphere looking at the origin (numpy).
-
-    Camera centre ``C = d (cos el cos az, cos el sin az, sin el)`` in the z-up world;
-    forward ``f = -C / |C|``; right ``r = normalize(f x z_up)``; down ``= f x r``;
-    ``R`` has rows ``[r; down; f]`` (OpenCV axes) and ``t = -R C``. The world's up direction
-    therefore projects upwards in the image (towards smaller rows).
-
-    Args:
-        azimuth_deg: azimuth in degrees, counter-clockwise from world +x about +z.
-        elevation_deg: elevation in degrees above the xy-plane; must be in (-90, 90).
-        distance: distance from the origin (scene units), > 0.
-
-    Returns:
-        float64 ``[4, 4]`` homogeneous world -> camera matrix ``[[R, t], [0, 0, 0, 1]]``.
-
-    Raises:
-        ValueError: if ``distance <= 0`` or the elevation is at a pole (up is undefined).
-    """
-    if not distance > 0:
-        raise ValueError(f"`distance` must be > 0, got {distance}.")
-    if not -90.0 < elevation_deg < 90.0:
-        raise ValueError(f"`elevation_deg` must be in (-90, 90), got {elevation_deg}.")
-    az, el = np.deg2rad(azimuth_deg), np.deg2rad(elevation_deg)
-    centre = distance * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
-    forward = -centre / np.linalg.norm(centre)
-    right = np.cross(forward, np.array([0.0, 0.0, 1.0]))
-    right /= np.linalg.norm(right)
-    down = np.cross(forward, right)
-    rot = np.stack([right, down, forward])
-    out = np.eye(4)
-    out[:3, :3] = rot
-    out[:3, 3] = -rot @ centre
-    return out
 
 
 def fast_kernels():

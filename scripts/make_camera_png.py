@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
 
-from ops.camera import look_at_extrinsic
+from data.cameras import look_at
 
 fig = plt.figure(figsize=(13, 6))
 ax = fig.add_subplot(1, 2, 1, projection="3d")
@@ -26,7 +26,7 @@ for vec, col, lab in [
 ]:
     ax.quiver(0, 0, 0, *np.array(vec) * 0.9, color=col, lw=2, arrow_length_ratio=0.1)
     ax.text(*(np.array(vec) * 1.0), lab, color=col)
-E = look_at_extrinsic(30.0, 25.0, 2.0)
+E = look_at(30.0, 25.0, 2.0)
 R, t = E[:3, :3], E[:3, 3]
 C = -R.T @ t
 ax.scatter(*C, color="k", s=30)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from data.cameras import look_at
 from data.io import write_camera, write_depth, write_render, write_splits, write_voxels
 from data.layout import DataLayout
 
@@ -47,20 +48,6 @@ class FakeRoot:
     def layout(self) -> DataLayout:
         """The root's :class:`DataLayout`."""
         return DataLayout(self.root)
-
-
-def look_at(azimuth_deg: float, elevation_deg: float, distance: float = 2.0) -> np.ndarray:
-    """(4, 4) world -> camera of a z-up look-at camera (OpenCV axes), as in ``ops.camera``."""
-    az, el = np.radians(azimuth_deg), np.radians(elevation_deg)
-    centre = distance * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
-    forward = -centre / np.linalg.norm(centre)
-    right = np.cross(forward, [0.0, 0.0, 1.0])
-    right /= np.linalg.norm(right)
-    down = np.cross(forward, right)
-    R = np.stack([right, down, forward])
-    E = np.eye(4)
-    E[:3, :3], E[:3, 3] = R, -R @ centre
-    return E
 
 
 def render_box(half: np.ndarray, K: np.ndarray, E: np.ndarray,

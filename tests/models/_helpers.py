@@ -8,6 +8,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from data.cameras import look_at
+
 SMALL = {
     "im_h": 32,
     "im_w": 32,
@@ -20,18 +22,6 @@ SMALL = {
 }
 
 
-def look_at(azimuth_deg: float, elevation_deg: float, distance: float = 2.0) -> np.ndarray:
-    """World -> camera ``[R | t]`` (OpenCV axes) of a camera looking at the origin, ``[3, 4]``."""
-    az, el = np.deg2rad(azimuth_deg), np.deg2rad(elevation_deg)
-    centre = distance * np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])
-    fwd = -centre / np.linalg.norm(centre)
-    right = np.cross(fwd, [0.0, 0.0, 1.0])
-    right /= np.linalg.norm(right)
-    down = np.cross(fwd, right)
-    R = np.stack([right, down, fwd])
-    return np.concatenate([R, -R @ centre[:, None]], axis=1)
-
-
 def make_inputs(batch: int, views: int, size: int = 32, seed: int = 0) -> dict[str, np.ndarray]:
     """Random images in [0, 1] with cameras ~2 units from the origin looking at it."""
     rng = np.random.default_rng(seed)
@@ -39,7 +29,7 @@ def make_inputs(batch: int, views: int, size: int = 32, seed: int = 0) -> dict[s
     K = np.array([[f, 0.0, size / 2], [0.0, f, size / 2], [0.0, 0.0, 1.0]], np.float32)
     ext = np.stack(
         [
-            np.stack([look_at(rng.uniform(0, 360), rng.uniform(5, 40)) for _ in range(views)])
+            np.stack([look_at(rng.uniform(0, 360), rng.uniform(5, 40))[:3] for _ in range(views)])
             for _ in range(batch)
         ]
     ).astype(np.float32)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ops.camera import look_at_extrinsic
+from data.cameras import look_at
 
 K224 = np.array([[420.0, 0.0, 112.0], [0.0, 420.0, 112.0], [0.0, 0.0, 1.0]])
 
@@ -22,7 +22,7 @@ def random_cameras(rng, batch, views, im_size=(224, 224), wide=False):
     for b in range(batch):
         for v in range(views):
             dist = rng.uniform(2.4, 2.8) if wide else rng.uniform(1.4, 2.2)
-            ext = look_at_extrinsic(rng.uniform(0, 360), rng.uniform(-40, 60), dist)[:3]
+            ext = look_at(rng.uniform(0, 360), rng.uniform(-40, 60), dist)[:3]
             angle = rng.normal(size=3) * 0.05
             ext = _small_rotation(angle) @ ext
             ext[:, 3] += rng.normal(size=3) * 0.05

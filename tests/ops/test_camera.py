@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from data.cameras import look_at
 from ops import camera
 from tests.ops.conftest import to_numpy
 from tests.ops.helpers import K224, random_cameras
@@ -12,7 +13,7 @@ from tests.ops.helpers import K224, random_cameras
 
 def test_look_at_azimuth0_pins_axes_exactly():
     # Camera on +x looking at the origin: image right = world +y, image down = world -z.
-    E = camera.look_at_extrinsic(0.0, 0.0, 2.0)
+    E = look_at(0.0, 0.0, 2.0)
     expected = np.array(
         [[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, -1.0, 0.0], [-1.0, 0.0, 0.0, 2.0], [0, 0, 0, 1.0]]
     )
@@ -21,7 +22,7 @@ def test_look_at_azimuth0_pins_axes_exactly():
 
 def test_look_at_centre_and_orthonormal():
     for az, el, d in [(30.0, 20.0, 2.0), (200.0, -10.0, 1.5), (95.0, 60.0, 3.0)]:
-        E = camera.look_at_extrinsic(az, el, d)
+        E = look_at(az, el, d)
         R, t = E[:3, :3], E[:3, 3]
         np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-12)
         assert np.linalg.det(R) == pytest.approx(1.0)
@@ -35,14 +36,14 @@ def test_look_at_centre_and_orthonormal():
 
 def test_look_at_rejects_pole_and_bad_distance():
     with pytest.raises(ValueError, match="elevation_deg"):
-        camera.look_at_extrinsic(0.0, 90.0, 2.0)
+        look_at(0.0, 90.0, 2.0)
     with pytest.raises(ValueError, match="distance"):
-        camera.look_at_extrinsic(0.0, 0.0, 0.0)
+        look_at(0.0, 0.0, 0.0)
 
 
 def test_projection_of_pinned_points():
     # Camera at azimuth 0: world +y is image right, world +z is image up.
-    E = camera.look_at_extrinsic(0.0, 0.0, 2.0)[:3]
+    E = look_at(0.0, 0.0, 2.0)[:3]
     pts = np.array([[0.0, 0.0, 0.0], [0.0, 0.1, 0.0], [0.0, 0.0, 0.1], [0.5, 0.0, 0.0]])
     uv, z = camera.project(camera.world_to_camera(pts, E), K224)
     np.testing.assert_allclose(

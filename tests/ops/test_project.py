@@ -7,6 +7,7 @@ import pytest
 from keras import ops
 from scipy import ndimage
 
+from data.cameras import look_at
 from ops import camera
 from ops.project import (
     proj_slice,
@@ -58,7 +59,7 @@ def test_float32_and_compiled_match_reference(rng):
 def _axis_camera(cx=114.0, nvox=4):
     """Camera on +x looking down -x whose 56x56 pixel (28, 28) ray is the world x axis."""
     K = np.array([[420.0, 0.0, cx], [0.0, 420.0, cx], [0.0, 0.0, 1.0]])[None, None]
-    E = camera.look_at_extrinsic(0.0, 0.0, 2.0)[None, None, :3]
+    E = look_at(0.0, 0.0, 2.0)[None, None, :3]
     xs = np.arange(nvox, dtype=np.float64)
     grid = np.broadcast_to(xs[:, None, None, None] + 1.0, (nvox, nvox, nvox, 1))
     return grid[None, None], K, E  # value = x index + 1, so 0 means "outside"
@@ -104,7 +105,7 @@ def test_pixel_convention_pinned_rays_through_4j_plus_2():
     # 56x56 pixel (row i, col j) shoots through full-size pixel coords (4j + 2, 4i + 2).
     # Pixel (20, 10) at depth 2.01 on the az=0 camera: world x = -0.01, y = -70 * 2.01 / 420,
     # z = +30 * 2.01 / 420, in a 64^3 grid -> containing cell (31, 10, 41).
-    E = camera.look_at_extrinsic(0.0, 0.0, 2.0)[None, None, :3]
+    E = look_at(0.0, 0.0, 2.0)[None, None, :3]
     lin, valid = ray_voxel_indices(
         K224[None, None], E, 64, samples=1, z_range=(2.01, 2.01), rounding="centre"
     )
@@ -121,7 +122,7 @@ def _first_hit_depth(rays, zs):
 def test_sphere_depth_within_one_voxel_of_analytic():
     nvox, radius, samples = 32, 0.35, 201
     grid = sphere_grid(nvox, radius)[None, None, ..., None]
-    E = camera.look_at_extrinsic(40.0, 25.0, 2.0)[:3]
+    E = look_at(40.0, 25.0, 2.0)[:3]
     rays = project_rays(grid, K224[None, None], E[None, None], samples=samples, rounding="centre")
     zs = ray_depths(samples)
     depth = _first_hit_depth(to_numpy(rays)[0, 0, 0, :, :, 0], zs)
@@ -147,7 +148,7 @@ def test_unproject_then_project_is_consistent():
     # rays well inside the silhouette read 1 wherever they are in the grid, rays well outside
     # read 0, and the depth channel returns the sample's own depth within half a voxel diagonal.
     nvox, radius = 32, 0.3
-    E = camera.look_at_extrinsic(120.0, 30.0, 2.0)[:3]
+    E = look_at(120.0, 30.0, 2.0)[:3]
     K112 = to_numpy(camera.scale_intrinsics(K224, (224, 224), (112, 112)))
     sil = sphere_silhouette(K112, E, (112, 112), radius).astype(np.float64)
     grid = unproject(sil[None, ..., None], K224[None, None], E[None, None], nvox)

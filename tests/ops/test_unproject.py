@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from keras import ops
 
+from data.cameras import look_at
 from ops import camera
 from ops.unproject import proj_splat, unproject
 from tests.ops.conftest import compiled, grad, to_numpy
@@ -57,7 +58,7 @@ def test_sampling_convention_pinned_integer_is_feature_pixel():
     # The release reads coordinate 56 directly (no half-pixel shift, which would give 55.5).
     rows, cols = np.meshgrid(np.arange(112.0), np.arange(112.0), indexing="ij")
     feats = np.stack([cols, rows], axis=-1)[None]
-    E = camera.look_at_extrinsic(0.0, 0.0, 2.0)[None, None, :3]
+    E = look_at(0.0, 0.0, 2.0)[None, None, :3]
     out = to_numpy(unproject(feats, K224[None, None], E, 3))
     np.testing.assert_allclose(out[0, 0, 1, 1, 1], [56.0, 56.0, 2.0], atol=1e-9)
     # Voxel (x, y, z) = (0, 1/3, 0): camera x = 1/3 -> u = 420 / 6 + 112 = 182 -> 91.
@@ -75,7 +76,7 @@ def test_outside_image_is_clamped_not_zeroed_like_release():
     feats[0, :, 0] = 5.0  # left column
     feats[0, :, -1] = 7.0  # right column
     K = np.array([[4000.0, 0, 112], [0, 4000.0, 112], [0, 0, 1]])[None, None]
-    E = camera.look_at_extrinsic(0.0, 0.0, 2.0)[None, None, :3]
+    E = look_at(0.0, 0.0, 2.0)[None, None, :3]
     out = to_numpy(unproject(feats, K, E, 4))[0, 0, ..., 0]
     # World +y is image right: y index 0 -> far left (5), y index 3 -> far right (7).
     np.testing.assert_allclose(out[:, 0, :], 5.0)
@@ -84,7 +85,7 @@ def test_outside_image_is_clamped_not_zeroed_like_release():
 
 def test_one_lit_pixel_lights_only_voxels_on_its_ray(rng):
     nvox, fmap = 16, (28, 28)
-    E = camera.look_at_extrinsic(35.0, 25.0, 2.0)[None, None, :3]
+    E = look_at(35.0, 25.0, 2.0)[None, None, :3]
     K = K224[None, None]
     feats = np.zeros((1,) + fmap + (1,))
     row, col = 13, 15

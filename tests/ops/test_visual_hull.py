@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ops import camera
+from data.cameras import look_at
 from ops.visual_hull import visual_hull, visual_hull_depth
 from tests.ops.conftest import to_numpy
 from tests.ops.helpers import K224, random_cameras, sphere_grid, sphere_silhouette
@@ -16,7 +16,7 @@ def _sphere_views(views, radius=0.3, im=(224, 224), seed=0):
     rng = np.random.default_rng(seed)
     Es = np.stack(
         [
-            camera.look_at_extrinsic(rng.uniform(0, 360), rng.uniform(-60, 60), 2.0)[:3]
+            look_at(rng.uniform(0, 360), rng.uniform(-60, 60), 2.0)[:3]
             for _ in range(views)
         ]
     )
@@ -60,7 +60,7 @@ def test_many_views_approximate_the_sphere():
 def test_outside_image_and_behind_camera_are_carved():
     masks = np.ones((1, 1, 224, 224))
     K = np.array([[2000.0, 0, 112], [0, 2000.0, 112], [0, 0, 1]])[None, None]
-    E = camera.look_at_extrinsic(0.0, 0.0, 2.0)[None, None, :3]
+    E = look_at(0.0, 0.0, 2.0)[None, None, :3]
     hull = to_numpy(visual_hull(masks, K, E, nvox=8))[0, 0]
     assert hull[:, 3:5, 3:5].all()  # the central column along the viewing axis is seen
     assert not hull[:, 0].any() and not hull[:, :, -1].any()  # off-image parts are carved
@@ -72,7 +72,7 @@ def test_outside_image_and_behind_camera_are_carved():
 def test_visual_hull_depth_of_sphere():
     nvox, radius = 32, 0.3
     hull = sphere_grid(nvox, radius)[None]
-    E = camera.look_at_extrinsic(10.0, 20.0, 2.0)[None, None, :3]
+    E = look_at(10.0, 20.0, 2.0)[None, None, :3]
     depth = to_numpy(visual_hull_depth(hull, K224[None, None], E, proj_x=4, samples=201))
     assert depth.shape == (1, 1, 56, 56, 1)
     d = depth[0, 0, :, :, 0]
