@@ -182,7 +182,7 @@ def main(case, title: str, argv=None) -> None:
 
 def unproject_case():
     sys.path.insert(0, ROOT)
-    from ops.camera import look_at_extrinsic
+    from data.cameras import look_at as look_at_extrinsic
     from ops.unproject import unproject
 
     rng = np.random.default_rng(0)
