@@ -61,29 +61,40 @@ def voxelize_solid(mesh: trimesh.Trimesh, nvox: int,
 
 def voxelize_surface_filled(mesh: trimesh.Trimesh, nvox: int,
                             grid_range: tuple[float, float] = GRID_RANGE,
-                            samples_per_cell: float = 8.0, seed: int = 0) -> np.ndarray:
-    """Occupancy of any mesh: rasterised surface cells plus filled enclosed cavities.
+                            supersample: int = 3, seed: int = 0) -> np.ndarray:
+    """Occupancy of any mesh (holes, open surfaces): rasterise, fill, sample cell centres.
+
+    The surface is rasterised into a grid ``supersample`` times finer (dense surface samples),
+    enclosed cavities are filled (``scipy.ndimage.binary_fill_holes``, as binvox-style ShapeNet
+    voxels are), and each cell takes the value of the fine cell around its centre (with an odd
+    ``supersample`` the two centres coincide), so occupied cells hug the surface within
+    ``1 / (2 * supersample)`` of a cell.
 
     Args:
         mesh: any triangle mesh in world coordinates (scene units).
         nvox: grid resolution N.
         grid_range: (vmin, vmax) of the cube, scene units.
-        samples_per_cell: surface samples per cell face area (controls coverage).
+        supersample: odd refinement factor of the rasterisation.
         seed: sampling seed (the result is deterministic).
 
     Returns:
         (N, N, N) bool, indexed [x, y, z].
     """
+    if supersample % 2 != 1:
+        raise ValueError(f"supersample must be odd, got {supersample}")
     vmin, vmax = grid_range
-    vsize = (vmax - vmin) / nvox
-    count = int(max(10_000, samples_per_cell * mesh.area / (vsize * vsize) * 4))
+    fine_n = nvox * supersample
+    fine = (vmax - vmin) / fine_n
+    count = int(np.clip(8.0 * mesh.area / (fine * fine), 10_000, 4_000_000))
     pts, _ = trimesh.sample.sample_surface(mesh, count, seed=seed)
     pts = np.concatenate([pts, mesh.vertices])
-    idx = np.floor((pts - vmin) / vsize).astype(np.int64)
-    keep = np.all((idx >= 0) & (idx < nvox), axis=1)
-    grid = np.zeros((nvox,) * 3, dtype=bool)
+    idx = np.floor((pts - vmin) / fine).astype(np.int64)
+    keep = np.all((idx >= 0) & (idx < fine_n), axis=1)
+    grid = np.zeros((fine_n,) * 3, dtype=bool)
     grid[tuple(idx[keep].T)] = True
-    return ndimage.binary_fill_holes(grid)
+    grid = ndimage.binary_fill_holes(grid)
+    c = supersample // 2
+    return grid[c::supersample, c::supersample, c::supersample]
 
 
 def voxelize(meshes: Sequence[trimesh.Trimesh], nvox: int,
@@ -91,8 +102,8 @@ def voxelize(meshes: Sequence[trimesh.Trimesh], nvox: int,
     """Union of the solid voxelisations of several parts.
 
     Args:
-        meshes: parts in world coordinates; watertight parts use the exact centre test,
-            others the surface-and-fill method.
+        meshes: parts in world coordinates. Each closed body (connected, watertight
+            component) uses the exact centre test; open surfaces the surface-and-fill method.
         nvox: grid resolution N.
         grid_range: (vmin, vmax) of the cube, scene units.
 
@@ -101,8 +112,19 @@ def voxelize(meshes: Sequence[trimesh.Trimesh], nvox: int,
     """
     grid = np.zeros((nvox,) * 3, dtype=bool)
     for m in meshes:
-        if m.is_watertight:
+        if m.is_watertight and m.body_count == 1:
             grid |= voxelize_solid(m, nvox, grid_range)
-        else:
-            grid |= voxelize_surface_filled(m, nvox, grid_range)
+            continue
+        # several bodies (e.g. overlapping closed parts in one file, where a parity test
+        # would call the overlap "outside"): each closed body is exact, the rest is filled
+        bodies = m.split(only_watertight=False)
+        open_parts = []
+        for b in bodies:
+            if b.is_watertight:
+                grid |= voxelize_solid(b, nvox, grid_range)
+            else:
+                open_parts.append(b)
+        if open_parts:
+            grid |= voxelize_surface_filled(trimesh.util.concatenate(open_parts), nvox,
+                                            grid_range)
     return grid.astype(np.uint8)
