@@ -37,10 +37,12 @@ def test_overlapping_closed_bodies_in_one_mesh_are_a_union():
 
 
 def test_open_surface_is_filled_close_to_the_solid():
-    lo, hi = (-0.3, -0.25, -0.2), (0.3, 0.25, 0.2)
-    box = _box(lo, hi).subdivide().subdivide().subdivide()  # small triangles
+    # faces on cell boundaries (-0.5 + k/32): the rasterised surface is then >= 1/3 of a cell
+    # from every cell centre, so the filled grid should equal the exact one
+    lo, hi = (-0.3125, -0.25, -0.1875), (0.28125, 0.25, 0.21875)
+    box = _box(lo, hi).subdivide().subdivide().subdivide().subdivide()  # small triangles
     open_box = trimesh.Trimesh(box.vertices, box.faces[1:], process=False)  # a small hole
     assert not open_box.is_watertight
     got = voxelize_surface_filled(open_box, 32)
     ref = _box_reference(lo, hi, 32).astype(bool)
-    assert (got & ref).sum() / (got | ref).sum() > 0.9
+    assert (got & ref).sum() / (got | ref).sum() > 0.97
