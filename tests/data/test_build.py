@@ -156,8 +156,8 @@ def _write_mesh_folder(root):
     # a ShapeNetCore-style tree: <synset>/<model>/models/model_normalized.obj
     d = root / "02958343" / "1a2b3c" / "models"
     d.mkdir(parents=True)
-    open_box = trimesh.creation.box([1.0, 0.4, 0.5])
-    open_box = trimesh.Trimesh(open_box.vertices, open_box.faces[2:])  # not watertight
+    open_box = trimesh.creation.box([1.0, 0.4, 0.5]).subdivide().subdivide().subdivide()
+    open_box = trimesh.Trimesh(open_box.vertices, open_box.faces[3:])  # small holes: not watertight
     open_box.export(d / "model_normalized.obj")
 
 
