@@ -25,11 +25,14 @@ data-full: venv
 quickstart: venv
 	bash scripts/quickstart.sh $(PY)
 
-# The test suite: everything under TensorFlow, then the backend-agnostic ops and models under JAX.
+# The test suite: everything under TensorFlow, then the backend-agnostic ops and the numerical
+# model tests (norms, conv padding rules, recurrent cells, whole models) under JAX.
+JAX_TESTS := tests/ops tests/models/test_norms.py tests/models/test_layers.py \
+	tests/models/test_conv_rnns.py tests/models/test_lsm.py
 test: venv
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q tests
-	KERAS_BACKEND=jax $(PY) -m pytest -q tests/ops tests/models
+	KERAS_BACKEND=jax $(PY) -m pytest -q $(JAX_TESTS)
 
 lint: venv
 	$(PY) -m ruff check .
