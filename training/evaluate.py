@@ -136,7 +136,7 @@ def _hull_scores(task: Task, batch: dict[str, Any], thresholds: tuple[float, ...
     errs = np.zeros((b, t))
     for k in range(t):
         hd = visual_hull_depth(hull[:, k], K, E, im_size=(h, w))  # (B, V, H, W)
-        hd = np.asarray(keras.ops.convert_to_numpy(hd))
+        hd = np.asarray(keras.ops.convert_to_numpy(hd))[..., 0]  # (B, V, H, W)
         fg = masks > 0.5
         e = np.abs(hd - depth)
         errs[:, k] = np.array([np.nanmean([e[i, j][fg[i, j]].mean() for j in range(v)
