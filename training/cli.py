@@ -65,11 +65,11 @@ def train_main(kind: str, argv: Sequence[str] | None = None) -> int:
 # --------------------------------------------------------------------------------------------
 def _test_extra(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save_preds", type=int, default=0, metavar="N",
-                   help="save predictions (grids as .npz and meshes as .ply, or depth maps and "
-                        "fused point clouds) for the first N models of the split")
+                   help="save predictions (grids as .npz and meshes as .ply/.obj, or depth maps "
+                        "and fused point clouds) for one model of each of the first N classes")
     p.add_argument("--contact_sheet", type=int, default=0, metavar="N",
-                   help="write a PNG contact sheet of inputs, predictions and ground truth for "
-                        "the first N models")
+                   help="write a PNG contact sheet of inputs, predictions after 1..V views and "
+                        "ground truth for one model of each of the first N classes")
     p.add_argument("--no_hull", action="store_true", help="skip the visual hull baseline")
 
 
@@ -121,7 +121,7 @@ class _PredictionSaver:
                  args: Args) -> None:
         self.task, self.folder, self.n_preds, self.n_sheet = task, folder, n_preds, n_sheet
         self.args = args
-        self.seen = 0
+        self.classes: set[Any] = set()
         self.sheet: list[dict[str, Any]] = []
 
     def __call__(self, batch: dict[str, Any], pred: Any) -> None:
@@ -130,13 +130,15 @@ class _PredictionSaver:
         b = np.asarray(batch["images"]).shape[0]
         pred = np.asarray(pred)
         for i in range(b):
-            k = self.seen + i
             item = {key: np.asarray(v)[i] for key, v in batch.items()}
-            if k < self.n_preds:
+            synset = item["synset"]
+            if synset in self.classes:  # one model per class: the first of each in split order
+                continue
+            self.classes.add(synset)
+            if len(self.classes) <= self.n_preds:
                 export.save_prediction(self.task.kind, item, pred[i], self.folder)
-            if k < self.n_sheet:
+            if len(self.classes) <= self.n_sheet:
                 self.sheet.append({"item": item, "pred": pred[i]})
-        self.seen += b
 
     def finish(self) -> None:
         if self.sheet:
