@@ -37,6 +37,27 @@ def _fail(msg: str) -> int:
     return 1
 
 
+def _eval_cli(kind: str, argv: Sequence[str] | None, what: str, split: str,
+              extra: Any) -> tuple[Task, Args, argparse.Namespace, Path | None]:
+    """Shared start of the val and test scripts: arguments, logging, the run directory.
+
+    Returns the run directory as None (after logging why) when ``--log`` is missing or is not
+    a directory.
+    """
+    task = TASKS[kind]
+    args, ns = parse_cli(argv, description=f"{what} a {kind.upper()} run.",
+                         defaults={"split": split}, extra=extra)
+    _setup_logging(args)
+    if not args.log:
+        _fail("--log RUN_DIR is required (the training run's log directory)")
+        return task, args, ns, None
+    run_dir = Path(args.log)
+    if not run_dir.is_dir():
+        _fail(f"--log {run_dir} is not a directory")
+        return task, args, ns, None
+    return task, args, ns, run_dir
+
+
 # --------------------------------------------------------------------------------------------
 # train
 # --------------------------------------------------------------------------------------------
@@ -78,13 +99,9 @@ def test_main(kind: str, argv: Sequence[str] | None = None) -> int:
     from training.evaluate import evaluate
     from training.loop import load_trained
 
-    task = TASKS[kind]
-    args, extra = parse_cli(argv, description=f"Test a trained {kind.upper()}.",
-                            defaults={"split": "test"}, extra=_test_extra)
-    _setup_logging(args)
-    if not args.log:
-        return _fail("--log RUN_DIR is required (the training run's log directory)")
-    run_dir = Path(args.log)
+    task, args, extra, run_dir = _eval_cli(kind, argv, "Test", "test", _test_extra)
+    if run_dir is None:
+        return 1
     try:
         model, ckpt = load_trained(args, task, run_dir, args.ckpt)
     except CheckpointError as e:
@@ -173,15 +190,10 @@ def val_main(kind: str, argv: Sequence[str] | None = None) -> int:
     from training.evaluate import evaluate
     from training.loop import load_trained, read_finished
 
-    task = TASKS[kind]
-    args, extra = parse_cli(argv, description=f"Validate the checkpoints of a {kind.upper()} run.",
-                            defaults={"split": "val"}, extra=_val_extra)
-    _setup_logging(args)
-    if not args.log:
-        return _fail("--log RUN_DIR is required (the training run's log directory)")
-    run_dir = Path(args.log)
-    if not run_dir.is_dir():
-        return _fail(f"--log {run_dir} is not a directory")
+    task, args, extra, run_dir = _eval_cli(kind, argv, "Validate the checkpoints of", "val",
+                                           _val_extra)
+    if run_dir is None:
+        return 1
     done_file = run_dir / "val_done.json"
     done: dict[str, Any] = read_json(done_file) if done_file.exists() else {}
     writer = tf.summary.create_file_writer(str(run_dir / "val"))
