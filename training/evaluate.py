@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from data.layout import BACKGROUND_DEPTH, class_name
 from training.config import Args
+from training.export import as_text
 from training.loop import to_backend
 from training.tasks import Task, model_inputs
 
@@ -134,10 +135,10 @@ def _hull_scores(task: Task, batch: dict[str, Any], thresholds: tuple[float, ...
     v = depth.shape[1]
     h, w = depth.shape[2:]
     errs = np.zeros((b, t))
+    fg = masks > 0.5
     for k in range(t):
         hd = visual_hull_depth(hull[:, k], K, E, im_size=(h, w))  # (B, V, H, W)
         hd = np.asarray(keras.ops.convert_to_numpy(hd))[..., 0]  # (B, V, H, W)
-        fg = masks > 0.5
         e = np.abs(hd - depth)
         errs[:, k] = np.array([np.nanmean([e[i, j][fg[i, j]].mean() for j in range(v)
                                            if fg[i, j].any()]) for i in range(b)])
@@ -196,9 +197,8 @@ def evaluate(args: Args, task: Task, model: keras.Model, split: str = "test",
             scores.append(m["depth_error"][..., None])
         if with_hull:
             hulls.append(_hull_scores(task, batch, thresholds))
-        syn = [s.decode() if isinstance(s, bytes) else str(s) for s in np.asarray(batch["synset"])]
-        mid = [s.decode() if isinstance(s, bytes) else str(s)
-               for s in np.asarray(batch["model_id"])]
+        syn = [as_text(s) for s in np.asarray(batch["synset"])]
+        mid = [as_text(s) for s in np.asarray(batch["model_id"])]
         res.models += list(zip(syn, mid, strict=True))
         if on_batch is not None:
             on_batch(batch, pred)

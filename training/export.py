@@ -17,12 +17,12 @@ from PIL import Image
 
 from data.io import atomic_write
 from data.layout import BACKGROUND_DEPTH
+from data.voxelize import GRID_RANGE
 from training import pictures
 
-GRID_RANGE = (-0.5, 0.5)
 
-
-def _str(x: Any) -> str:
+def as_text(x: Any) -> str:
+    """A loader string field (bytes from TF, or str) as str."""
     return x.decode() if isinstance(x, bytes) else str(x)
 
 
@@ -121,7 +121,7 @@ def save_prediction(kind: str, item: dict[str, Any], pred: np.ndarray, folder: P
         The files written.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"{_str(item['synset'])}_{_str(item['model_id'])}"
+    stem = f"{as_text(item['synset'])}_{as_text(item['model_id'])}"
     out = []
     if kind == "vlsm":
         probs = 1.0 / (1.0 + np.exp(-pred[..., 0]))
