@@ -32,6 +32,9 @@ CONFIGS = {
     "release_vlsm_2x4": ("vlsm", "args/args_vlsm.json", {"batch_size": 2}),
     "quick_vlsm": ("vlsm", "args/args_vlsm_quick.json", {}),
     "release_dlsm": ("dlsm", "args/args_dlsm.json", {}),
+    "quick_dlsm": ("dlsm", "args/args_dlsm_quick.json", {}),
+    "cpu_dlsm": ("dlsm", "args/args_dlsm_cpu.json", {}),
+    "cpu_vlsm": ("vlsm", "args/args_vlsm_cpu.json", {}),
 }
 
 

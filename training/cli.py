@@ -115,6 +115,8 @@ def test_main(kind: str, argv: Sequence[str] | None = None) -> int:
         return _fail(str(e))
     saver.finish()
     tables = [res.table(t) for t in range(len(res.thresholds))]
+    if res.clouds is not None:
+        tables.append(res.cloud_table())
     text = f"{kind.upper()} {ckpt} on {args.split_file_for(args.split)} ({args.split})\n\n"
     text += "\n\n".join(tables)
     print(text)

@@ -130,6 +130,8 @@ class Args:
                             minimum=1, group="model")
     grid_channels: int = _arg(32, "Hidden channels of the recurrent unit and base width of the "
                               "grid network (release 32).", minimum=1, group="model")
+    depth_channels: int = _arg(32, "D-LSM: base width of the depth network (release 32).",
+                               minimum=1, group="model")
     ray_samples: int = _arg(64, "D-LSM: depth samples per ray in proj_slice.", minimum=1,
                             group="model")
     proj_x: int = _arg(4, "D-LSM: downsampling of the projected image (224 / proj_x pixels).",

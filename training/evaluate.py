@@ -5,8 +5,10 @@ order and the prediction after ``k`` views (``k = 1..V``) is scored:
 
 * V-LSM: IoU of ``sigmoid(logits) > thresh`` with the ground-truth grid, and the same IoU for
   the visual hull carved from the silhouettes of the same ``k`` views (the paper's baseline);
-* D-LSM: mean absolute depth error over foreground pixels, averaged over the views, and the
-  error of the visual hull's depth seen from the same views.
+* D-LSM: mean absolute depth error over each image's foreground pixels, averaged over the
+  views seen so far (the first table) and over all input views (the second), and the same
+  errors for the depth of the visual hull carved from the same ``k`` views, seen from the same
+  views (see :func:`training.tasks.depth_error_by_views`).
 
 Scores are averaged per class, and the table's last row is the mean over classes (the paper's
 protocol). Results are returned as plain dicts (JSON-ready) and formatted with ``tabulate``.
@@ -29,7 +31,10 @@ from data.layout import BACKGROUND_DEPTH, class_name
 from training.config import Args
 from training.export import as_text
 from training.loop import to_backend
-from training.tasks import Task, model_inputs
+from training.tasks import DEPTH_PROTOCOLS, Task, depth_error_by_views, model_inputs
+
+#: The point-cloud figures of :attr:`EvalResult.clouds`, in order.
+CLOUD_FIGURES = ("accuracy", "completeness", "chamfer", "fscore")
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +46,16 @@ class EvalResult:
     Attributes:
         task: ``"vlsm"`` or ``"dlsm"``.
         metric: ``"iou"`` (x100, higher is better) or ``"depth_error"`` (scene units).
-        thresholds: IoU thresholds (V-LSM).
+        thresholds: IoU thresholds (V-LSM); D-LSM: one entry per view protocol
+            (:data:`training.tasks.DEPTH_PROTOCOLS`).
         models: ``(synset, model_id)`` in evaluation order.
-        scores: (M, V, n_thresh) IoU or (M, V, 1) depth error of the model, per number of views.
+        scores: (M, V, n_thresh) IoU or (M, V, 2) depth error (seen views, all views) of the
+            model, per number of views.
         hull: the same for the visual hull baseline (or None).
+        clouds: D-LSM: (M, 2, 4) point-cloud figures of the depth maps of all V views fused
+            after V views, for the model (``[:, 0]``) and the visual hull (``[:, 1]``; NaN
+            without it): accuracy, completeness, Chamfer (scene units) and F-score
+            (see :mod:`training.pointclouds`); None for V-LSM.
     """
 
     task: str
@@ -53,6 +64,7 @@ class EvalResult:
     models: list[tuple[str, str]] = field(default_factory=list)
     scores: np.ndarray | None = None
     hull: np.ndarray | None = None
+    clouds: np.ndarray | None = None
 
     def per_class(self, which: str = "scores", t: int = 0) -> dict[str, np.ndarray]:
         """Class means: ``{synset: (V,)}`` at threshold index ``t``."""
@@ -70,8 +82,8 @@ class EvalResult:
         """JSON-ready summary: per-class and mean curves for the model and the hull."""
         out: dict[str, Any] = {"task": self.task, "metric": self.metric,
                                "num_models": len(self.models), "results": {}}
-        for t, th in enumerate(self.thresholds or (None,)):
-            key = f"thresh_{th}" if th is not None else "all"
+        for t, th in enumerate(self.thresholds):
+            key = f"thresh_{th}" if self.metric == "iou" else DEPTH_PROTOCOLS[t]
             entry: dict[str, Any] = {}
             for which in ("scores", "hull"):
                 if getattr(self, which) is None:
@@ -83,7 +95,41 @@ class EvalResult:
                     "mean": [float(x) for x in self.mean(which, t)],
                 }
             out["results"][key] = entry
+        if self.clouds is not None:
+            out["point_clouds"] = {
+                name: {"per_class": {s: dict(zip(CLOUD_FIGURES, map(float, v), strict=True))
+                                     for s, v in self.cloud_per_class(i).items()},
+                       "mean": dict(zip(CLOUD_FIGURES, map(float, self.cloud_mean(i)),
+                                        strict=True))}
+                for i, name in enumerate(("lsm", "visual_hull"))}
         return out
+
+    def cloud_per_class(self, which: int = 0) -> dict[str, np.ndarray]:
+        """Class means of the point-cloud figures: ``{synset: (4,)}`` (0 model, 1 hull)."""
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i, (s, _) in enumerate(self.models):
+            groups[s].append(i)
+        return {s: np.nanmean(self.clouds[idx, which], axis=0) for s, idx in sorted(groups.items())}
+
+    def cloud_mean(self, which: int = 0) -> np.ndarray:
+        """Mean over classes of the class means of the point-cloud figures: (4,)."""
+        return np.nanmean(np.stack(list(self.cloud_per_class(which).values())), axis=0)
+
+    def cloud_table(self) -> str:
+        """Console table of the fused point clouds (after all views) against the true surface."""
+        v = self.scores.shape[1]
+        heads = ["class", "LSM acc", "LSM comp", "LSM chamfer", "LSM F",
+                 "VH acc", "VH comp", "VH chamfer", "VH F"]
+        per, per_h = self.cloud_per_class(0), self.cloud_per_class(1)
+        rows = [[class_name(s)] + list(per[s]) + list(per_h[s]) for s in per]
+        rows.append(["mean"] + list(self.cloud_mean(0)) + list(self.cloud_mean(1)))
+        return (f"fused point clouds of the {v} views' depth maps after {v} views vs points on "
+                f"the true voxel surface: accuracy, completeness, Chamfer (mean of the two; "
+                f"scene units) and F-score at 1/32, {len(self.models)} models\n"
+                + tabulate(rows, headers=heads, floatfmt=".4f"))
+
+    def _protocol(self, t: int) -> str:
+        return ("views seen so far", "all input views (seen or not)")[t]
 
     def table(self, t: int = 0) -> str:
         """Console table: one row per class plus the mean; columns per number of views."""
@@ -106,14 +152,20 @@ class EvalResult:
             mean += list(self.mean("hull", t) * scale)
         rows.append(mean)
         what = (f"IoU x100 at threshold {self.thresholds[t]}" if self.metric == "iou"
-                else "mean absolute depth error over foreground pixels (scene units)")
+                else "mean absolute depth error over foreground pixels (scene units), averaged "
+                f"over the {self._protocol(t)}")
         return f"{what}, {len(self.models)} models\n" + tabulate(rows, headers=heads,
                                                                     floatfmt=fmt)
 
 
 def _hull_scores(task: Task, batch: dict[str, Any], thresholds: tuple[float, ...]
-                 ) -> np.ndarray:
-    """Visual hull baseline for a batch: (B, V, n_thresh) IoU or (B, V, 1) depth error."""
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Visual hull baseline for a batch.
+
+    Returns:
+        (B, V, n_thresh) IoU or (B, V, 2) depth error, and (D-LSM) the hull's depth maps
+        (B, V, H, W) after all V views (None for V-LSM).
+    """
     from ops.visual_hull import visual_hull
 
     depth = np.asarray(batch["depth"])[..., 0]
@@ -126,7 +178,7 @@ def _hull_scores(task: Task, batch: dict[str, Any], thresholds: tuple[float, ...
         inter = (hull & gt[:, None]).sum(axis=(2, 3, 4))
         union = (hull | gt[:, None]).sum(axis=(2, 3, 4))
         iou = inter / np.maximum(union, 1)
-        return np.repeat(iou[..., None], len(thresholds), axis=-1)
+        return np.repeat(iou[..., None], len(thresholds), axis=-1), None
     from ops.visual_hull import visual_hull_depth
 
     nvox = np.asarray(batch["voxels"]).shape[1]
@@ -134,15 +186,40 @@ def _hull_scores(task: Task, batch: dict[str, Any], thresholds: tuple[float, ...
     b, t = hull.shape[:2]
     v = depth.shape[1]
     h, w = depth.shape[2:]
-    errs = np.zeros((b, t))
+    errs = np.full((b, t, v), np.nan)
     fg = masks > 0.5
+    count = fg.sum(axis=(2, 3))  # (B, V)
     for k in range(t):
         hd = visual_hull_depth(hull[:, k], K, E, im_size=(h, w))  # (B, V, H, W)
         hd = np.asarray(keras.ops.convert_to_numpy(hd))[..., 0]  # (B, V, H, W)
-        e = np.abs(hd - depth)
-        errs[:, k] = np.array([np.nanmean([e[i, j][fg[i, j]].mean() for j in range(v)
-                                           if fg[i, j].any()]) for i in range(b)])
-    return errs[..., None]
+        total = (np.abs(hd - depth) * fg).sum(axis=(2, 3))
+        errs[:, k] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+    return depth_error_by_views(errs), hd
+
+
+def _cloud_figures(batch: dict[str, Any], depth: np.ndarray) -> np.ndarray:
+    """Point-cloud figures of fused depth maps, per model.
+
+    Args:
+        batch: the loader batch (images, K, extrinsic, voxels).
+        depth: (B, V, H, W) depth maps of the batch's views (scene units).
+
+    Returns:
+        (B, 4) :data:`CLOUD_FIGURES` against the surface of each model's true voxels.
+    """
+    from training.export import fuse_point_cloud
+    from training.pointclouds import chamfer, voxel_surface_points
+
+    images, K, E = (np.asarray(batch[k]) for k in ("images", "K", "extrinsic"))
+    voxels = np.asarray(batch["voxels"])[..., 0]
+    out = np.full((len(depth), len(CLOUD_FIGURES)), np.nan)
+    for i in range(len(depth)):
+        cloud = fuse_point_cloud(depth[i], images[i], K[i], E[i])
+        gt = voxel_surface_points(voxels[i])
+        if len(gt):
+            figs = chamfer(np.asarray(cloud.vertices), gt)
+            out[i] = [figs[k] for k in CLOUD_FIGURES]
+    return out
 
 
 def _predict_padded(model: keras.Model, batch: dict[str, Any], batch_size: int) -> np.ndarray:
@@ -183,8 +260,8 @@ def evaluate(args: Args, task: Task, model: keras.Model, split: str = "test",
     loader = Loader(args, split, training=False)
     thresholds = tuple(args.eval_thresh)
     res = EvalResult(task=task.kind, metric="iou" if task.kind == "vlsm" else "depth_error",
-                     thresholds=thresholds if task.kind == "vlsm" else (0.0,))
-    scores, hulls = [], []
+                     thresholds=thresholds if task.kind == "vlsm" else (0.0, 1.0))
+    scores, hulls, clouds = [], [], []
     total = -(-loader.num_models // bs)
     for batch in tqdm(loader.iterate(0), total=total, desc=f"eval {split}", unit="batch",
                       disable=not progress):
@@ -194,9 +271,16 @@ def evaluate(args: Args, task: Task, model: keras.Model, split: str = "test",
         if task.kind == "vlsm":
             scores.append(m["iou"])
         else:
-            scores.append(m["depth_error"][..., None])
+            scores.append(m["depth_error"])
+        hull_depth = None
         if with_hull:
-            hulls.append(_hull_scores(task, batch, thresholds))
+            h_scores, hull_depth = _hull_scores(task, batch, thresholds)
+            hulls.append(h_scores)
+        if task.kind == "dlsm":
+            c = _cloud_figures(batch, pred[:, -1, ..., 0])
+            c_h = (_cloud_figures(batch, hull_depth) if hull_depth is not None
+                   else np.full_like(c, np.nan))
+            clouds.append(np.stack([c, c_h], axis=1))
         syn = [as_text(s) for s in np.asarray(batch["synset"])]
         mid = [as_text(s) for s in np.asarray(batch["model_id"])]
         res.models += list(zip(syn, mid, strict=True))
@@ -204,4 +288,5 @@ def evaluate(args: Args, task: Task, model: keras.Model, split: str = "test",
             on_batch(batch, pred)
     res.scores = np.concatenate(scores)
     res.hull = np.concatenate(hulls) if with_hull else None
+    res.clouds = np.concatenate(clouds) if clouds else None
     return res

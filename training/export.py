@@ -74,21 +74,35 @@ def depth_to_points(depth: np.ndarray, K: np.ndarray, extrinsic: np.ndarray,
     return (cam - t) @ R, np.stack([v, u], axis=1)
 
 
+#: Points farther than this outside the grid cube are dropped when fusing (one 32^3 voxel).
+FUSE_MARGIN = (GRID_RANGE[1] - GRID_RANGE[0]) / 32
+
+
 def fuse_point_cloud(depths: np.ndarray, images: np.ndarray, K: np.ndarray,
-                     extrinsic: np.ndarray) -> trimesh.PointCloud:
+                     extrinsic: np.ndarray, margin: float | None = FUSE_MARGIN
+                     ) -> trimesh.PointCloud:
     """One coloured world-space point cloud from the depth maps of several views.
+
+    Every pixel whose depth is below the background value is back-projected; points outside
+    the grid cube ``GRID_RANGE^3`` grown by ``margin`` are dropped (a predicted depth map
+    blends object and background depth at silhouettes, which lands between them in space).
 
     Args:
         depths: (V, H, W) scene units.
         images: (V, H, W, 3) RGB in [0, 1].
-        K: (V, 3, 3); extrinsic: (V, 3, 4).
+        K: (V, 3, 3) intrinsics of the H x W images (pixels); extrinsic: (V, 3, 4)
+            world -> camera.
+        margin: scene units outside the cube that are kept; None keeps every point.
 
     Returns:
-        A trimesh point cloud with per-point colours.
+        A trimesh point cloud (world coordinates, scene units) with per-point colours.
     """
     pts, cols = [], []
     for d, im, k, e in zip(depths, images, K, extrinsic, strict=True):
         p, pix = depth_to_points(d, k, e)
+        if margin is not None:
+            keep = np.all((p >= GRID_RANGE[0] - margin) & (p <= GRID_RANGE[1] + margin), axis=1)
+            p, pix = p[keep], pix[keep]
         pts.append(p)
         cols.append(im[pix[:, 0], pix[:, 1]])
     P = np.concatenate(pts) if pts else np.zeros((0, 3))

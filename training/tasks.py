@@ -7,6 +7,7 @@ summaries, resuming, evaluation tables) is shared in :mod:`training.loop` and
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,38 @@ def model_config(args: Args) -> dict[str, Any]:
 def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
     """The model's input dict from a loader batch."""
     return {k: batch[k] for k in INPUT_KEYS}
+
+
+#: The two ways D-LSM depth errors are averaged over views (JSON keys of the test results).
+DEPTH_PROTOCOLS = ("seen_views", "all_views")
+
+
+def depth_error_by_views(err: np.ndarray) -> np.ndarray:
+    """Average per-image depth errors over views, for every number of views seen.
+
+    Two protocols (:data:`DEPTH_PROTOCOLS`): after ``t + 1`` views, the mean over the depth
+    maps of the views seen so far (views ``0..t``; the depth LSM's own input views), and the
+    mean over all ``V`` input views (unseen ones included). Images without foreground (NaN)
+    are skipped.
+
+    Args:
+        err: ``(B, T, V)`` per-image errors (scene units) from :func:`ops.metrics.depth_error`.
+
+    Returns:
+        ``(B, T, 2)``: ``[..., 0]`` seen views, ``[..., 1]`` all views (NaN where no view of
+        the set has foreground).
+    """
+    err = np.asarray(err, np.float64)
+    if err.ndim != 3:
+        raise ValueError(f"err must be (B, T, V), got shape {err.shape}")
+    b, t, v = err.shape
+    out = np.full((b, t, 2), np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices stay NaN
+        for k in range(t):
+            out[:, k, 0] = np.nanmean(err[:, k, : min(k + 1, v)], axis=1)
+            out[:, k, 1] = np.nanmean(err[:, k, :], axis=1)
+    return out
 
 
 @dataclass(frozen=True)
@@ -89,7 +122,9 @@ class Task:
 
         Returns:
             V-LSM: ``{"iou": (B, T, n_thresh)}`` IoU in [0, 1].
-            D-LSM: ``{"depth_error": (B, T)}`` mean |error| over foreground pixels (scene units).
+            D-LSM: ``{"depth_error": (B, T, 2)}`` mean |error| over foreground pixels (scene
+            units) after ``t + 1`` views, averaged over the views seen so far (``[..., 0]``)
+            and over all ``V`` input views (``[..., 1]``); see :func:`depth_error_by_views`.
         """
         if self.kind == "vlsm":
             from ops.metrics import voxel_iou
@@ -100,10 +135,7 @@ class Task:
         from ops.metrics import depth_error
 
         err = depth_error(pred, batch["depth"], background=BACKGROUND_DEPTH)
-        err = np.asarray(keras.ops.convert_to_numpy(err))
-        if err.ndim == 3:  # (B, T, V) -> mean over views
-            err = err.mean(axis=2)
-        return {"depth_error": err}
+        return {"depth_error": depth_error_by_views(np.asarray(keras.ops.convert_to_numpy(err)))}
 
     def scalar_summaries(self, metrics: dict[str, np.ndarray]) -> dict[str, float]:
         """Batch-mean scalars for TensorBoard: one per number of views."""
@@ -113,7 +145,8 @@ class Task:
                 out[f"iou/{t + 1}_views"] = float(metrics["iou"][:, t, 0].mean())
         if "depth_error" in metrics:
             for t in range(metrics["depth_error"].shape[1]):
-                out[f"depth_error/{t + 1}_views"] = float(metrics["depth_error"][:, t].mean())
+                out[f"depth_error/{t + 1}_views"] = float(
+                    np.nanmean(metrics["depth_error"][:, t, 0]))
         return out
 
     def image_summaries(self, batch: dict[str, Any], pred: Any,

@@ -1,0 +1,80 @@
+"""D-LSM on the shared loop: learning, the depth-error protocols, the three depth scripts."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.training.test_loop import REPO, TINY, _run_script
+from training import checkpoint as ck
+from training.config import load_args
+from training.loop import train
+from training.tasks import DLSM_TASK, depth_error_by_views
+
+#: The tiny V-LSM of test_loop plus a small depth network (8x8 rays of 16 samples).
+TINY_D = {**TINY, "depth_channels": 4, "ray_samples": 16}
+
+
+def tiny_dlsm_args(root, logdir, **kw):
+    return load_args(REPO / "args" / "args_dlsm.json",
+                     {**TINY_D, "data_root": str(root), "split_file": str(root / "splits.json"),
+                      "logdir": str(logdir), **kw})
+
+
+def test_tiny_dlsm_loss_falls(tiny_root, tmp_path):
+    res = train(tiny_dlsm_args(tiny_root, tmp_path, niters=40, lr=1e-2), DLSM_TASK,
+                progress=False)
+    first, last = np.mean(res.losses[:5]), np.mean(res.losses[-10:])
+    assert len(res.losses) == 40 and all(np.isfinite(res.losses))
+    assert last < 0.6 * first, (first, last)
+
+
+def test_depth_error_by_views_averages_seen_and_all_views():
+    err = np.array([[[1.0, 3.0, 5.0],
+                     [2.0, 4.0, 6.0],
+                     [0.5, np.nan, 2.5]]])  # (B=1, T=3, V=3)
+    out = depth_error_by_views(err)
+    assert out.shape == (1, 3, 2)
+    np.testing.assert_allclose(out[0, :, 0], [1.0, 3.0, 1.5])  # views 0..t
+    np.testing.assert_allclose(out[0, :, 1], [3.0, 4.0, 1.5])  # all views
+    nan = depth_error_by_views(np.full((2, 1, 2), np.nan))
+    assert np.isnan(nan).all()
+    with pytest.raises(ValueError, match="B, T, V"):
+        depth_error_by_views(np.zeros((2, 3)))
+
+
+def test_depth_scripts_train_validate_and_test(tiny_root, tmp_path):
+    flags = []
+    for k, v in {**TINY_D, "data_root": str(tiny_root), "split_file":
+                 str(tiny_root / "splits.json"), "logdir": str(tmp_path / "log")}.items():
+        flags += [f"--{k}", str(v)]
+    r = _run_script("depth/train_dlsm.py", "--argsjs", "args/args_dlsm.json", *flags,
+                    "--niters", "2", "--ckpt_iters", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    run = next((tmp_path / "log").glob("*/train"))
+    assert [p.name for _, p in ck.list_checkpoints(run)] == ["mvnet-2"]
+    r = _run_script("depth/val_dlsm.py", "--log", str(run), "--once")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert len(json.loads((run / "val_done.json").read_text())["mvnet-2"]) == 2
+    r = _run_script("depth/test_dlsm.py", "--log", str(run), "--ckpt", "mvnet-2",
+                    "--test_split_file", str(tiny_root / "splits.json"), "--save_preds", "1",
+                    "--contact_sheet", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "views seen so far" in r.stdout and "all input views" in r.stdout
+    assert "LSM chamfer" in r.stdout and "VH chamfer" in r.stdout
+    res = json.loads((run / "test_mvnet-2_test.json").read_text())
+    assert res["num_models"] == 13 and res["metric"] == "depth_error"
+    for protocol in ("seen_views", "all_views"):
+        for who in ("lsm", "visual_hull"):
+            curve = res["results"][protocol][who]["mean"]
+            assert len(curve) == 2 and all(np.isfinite(curve))
+    # with one view seen, both protocols score view 0 only for "seen" and all views for "all"
+    hull = res["results"]
+    assert hull["seen_views"]["visual_hull"]["mean"][-1] == pytest.approx(
+        hull["all_views"]["visual_hull"]["mean"][-1])
+    clouds = res["point_clouds"]["visual_hull"]["mean"]
+    assert 0 < clouds["accuracy"] < 0.2 and 0 < clouds["fscore"] <= 1
+    assert (run / "sheet_mvnet-2.png").exists()
+    assert list((run / "preds_mvnet-2").glob("*_fused.ply"))
