@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.training.test_loop import REPO, TINY, _run_script
+from tests.training.test_loop import REPO, TINY, _run_script, script_flags
 from training import checkpoint as ck
 from training.config import load_args
 from training.loop import train
@@ -46,10 +46,7 @@ def test_depth_error_by_views_averages_seen_and_all_views():
 
 
 def test_depth_scripts_train_validate_and_test(tiny_root, tmp_path):
-    flags = []
-    for k, v in {**TINY_D, "data_root": str(tiny_root), "split_file":
-                 str(tiny_root / "splits.json"), "logdir": str(tmp_path / "log")}.items():
-        flags += [f"--{k}", str(v)]
+    flags = script_flags(TINY_D, tiny_root, tmp_path / "log")
     r = _run_script("depth/train_dlsm.py", "--argsjs", "args/args_dlsm.json", *flags,
                     "--niters", "2", "--ckpt_iters", "2")
     assert r.returncode == 0, r.stderr[-3000:]

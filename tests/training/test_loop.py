@@ -114,11 +114,17 @@ def _run_script(*argv: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
                           text=True, timeout=600)
 
 
-def test_scripts_train_validate_and_test_without_pythonpath(tiny_root, tmp_path):
+def script_flags(params: dict, root: Path, logdir: Path) -> list[str]:
+    """Command-line flags for ``params`` on the data root ``root``, logging to ``logdir``."""
     flags = []
-    for k, v in {**TINY, "data_root": str(tiny_root), "split_file":
-                 str(tiny_root / "splits.json"), "logdir": str(tmp_path / "log")}.items():
+    for k, v in {**params, "data_root": str(root), "split_file": str(root / "splits.json"),
+                 "logdir": str(logdir)}.items():
         flags += [f"--{k}", str(v)]
+    return flags
+
+
+def test_scripts_train_validate_and_test_without_pythonpath(tiny_root, tmp_path):
+    flags = script_flags(TINY, tiny_root, tmp_path / "log")
     r = _run_script("voxels/train_vlsm.py", "--argsjs", "args/args_vlsm.json", *flags,
                     "--niters", "4", "--ckpt_iters", "2")
     assert r.returncode == 0, r.stderr[-3000:]
