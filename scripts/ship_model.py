@@ -63,7 +63,35 @@ def copy_scalars(run: Path, out: Path) -> int:
     return n
 
 
-def ship(run: Path, ckpt: str, name: str, train_cmd: str, note: str = "") -> Path:
+def record_tiny_table(folder: Path, ckpt: str, tiny_root: Path) -> None:
+    """Test the shipped checkpoint on the `tiny` dataset and keep the table beside it.
+
+    CI rebuilds `tiny` (deterministic) and checks that the shipped model still gives this
+    table (tests/test_pretrained.py); the full table needs `datasets/full`.
+    """
+    from data import build
+    from training.cli import test_main
+
+    if not (tiny_root / "splits.json").is_file():
+        assert build.main(["synth", "--size", "tiny", "--root", str(tiny_root), "--quiet"]) == 0
+    kind = "vlsm" if json.loads((folder / "args.json").read_text())["loss"] == "ce" else "dlsm"
+    rc = test_main(kind, ["--log", str(folder), "--ckpt", ckpt, "--data_root", str(tiny_root),
+                          "--test_split_file", str(tiny_root / "splits.json"),
+                          "--result_file", str(folder / f"test_{ckpt}_tiny")])
+    if rc != 0:
+        raise RuntimeError(f"testing {folder}/{ckpt} on {tiny_root} failed")
+    txt = folder / f"test_{ckpt}_tiny.txt"
+    shipped = f"pretrained/{folder.name.removeprefix('.').removesuffix('.tmp')}"
+    txt.write_text(txt.read_text().replace(str(folder), shipped)
+                   .replace(str(tiny_root / "splits.json"), "<tiny>/splits.json"))
+    result = json.loads((folder / f"test_{ckpt}_tiny.json").read_text())
+    result["data_root"] = result["split_file"] = "<tiny>"
+    result["checkpoint"] = ckpt
+    (folder / f"test_{ckpt}_tiny.json").write_text(json.dumps(result, indent=1) + "\n")
+
+
+def ship(run: Path, ckpt: str, name: str, train_cmd: str, note: str = "",
+         tiny_root: Path = REPO / "datasets" / "tiny") -> Path:
     """Copy ``run/ckpt`` (weights only), args, scalars and test table to ``pretrained/name``."""
     src = run / ckpt
     if not (src / "model.weights.h5").is_file():
@@ -83,6 +111,7 @@ def ship(run: Path, ckpt: str, name: str, train_cmd: str, note: str = "") -> Pat
     args["logdir"] = "./log"
     (tmp / "args.json").write_text(json.dumps(args, indent=1) + "\n")
     n = copy_scalars(run, tmp)
+    record_tiny_table(tmp, ckpt, tiny_root)
     result = json.loads((run / f"test_{ckpt}_test.json").read_text())
     for suffix in (".txt", ".json"):
         shutil.copy2(run / f"test_{ckpt}_test{suffix}", tmp / f"test_{ckpt}_test{suffix}")
@@ -95,8 +124,10 @@ def ship(run: Path, ckpt: str, name: str, train_cmd: str, note: str = "") -> Pat
         f"Trained with\n\n    {train_cmd}\n\n"
         f"Tested with\n\n    python {folder}/test_{kind}.py --log pretrained/{name} "
         f"--ckpt {ckpt} --test_split_file {split_file}\n\n"
-        f"which must reproduce `test_{ckpt}_test.txt` (tests/test_pretrained.py checks a subset; "
-        f"the full table needs `datasets/full`, built by `./prepare_data.sh --size full`).\n"
+        f"which must reproduce `test_{ckpt}_test.txt` (the full table needs `datasets/full`, "
+        f"built by `./prepare_data.sh --size full`). `test_{ckpt}_tiny.txt` is the same test "
+        f"on the `tiny` dataset; CI rebuilds `tiny` and checks that table "
+        f"(tests/test_pretrained.py).\n"
         f"TensorBoard scalars of the training run: `tensorboard --logdir pretrained/{name}` "
         f"({n} points).\n" + (f"\n{note}\n" if note else ""))
     if out.exists():
@@ -113,9 +144,11 @@ def main() -> None:
     p.add_argument("--name", required=True, help="folder name under pretrained/")
     p.add_argument("--train_cmd", required=True, help="the command that trained the run")
     p.add_argument("--note", default="", help="extra text for the model's README")
+    p.add_argument("--tiny_root", type=Path, default=REPO / "datasets" / "tiny",
+                   help="the tiny dataset for the CI table (built if missing)")
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    ship(a.run, a.ckpt, a.name, a.train_cmd, a.note)
+    ship(a.run, a.ckpt, a.name, a.train_cmd, a.note, a.tiny_root)
 
 
 if __name__ == "__main__":
