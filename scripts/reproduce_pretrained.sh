@@ -6,8 +6,8 @@
 #
 # Needs the synthetic `full` dataset (./prepare_data.sh --size full, ~30 min on 2 cores).
 # On the project's 2-core CPU machine the V-LSM took 68 min for 3,500 iterations and the D-LSM
-# the time written in pretrained/dlsm_cpu/README.md. The shipped runs were stopped at the
-# checkpoint named in their README (session time); ITERS_VLSM / ITERS_DLSM choose where to stop.
+# the time written in pretrained/dlsm_cpu/README.md; ITERS_VLSM / ITERS_DLSM choose where to
+# stop (default: the shipped checkpoints' iterations).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -17,19 +17,21 @@ ITERS_DLSM=${ITERS_DLSM:-$(ls -d pretrained/dlsm_cpu/mvnet-* | sed 's/.*mvnet-//
 
 [ -f datasets/full/splits.json ] || { echo "datasets/full is missing: ./prepare_data.sh --size full" >&2; exit 1; }
 
-run() {  # kind folder argsjs iterations name
+run() {  # kind folder argsjs iterations name [extra training flags]
     local kind=$1 folder=$2 argsjs=$3 iters=$4 name=$5
+    shift 5
     local logdir=log/reproduce_$name
-    "$PY" "$folder/train_$kind.py" --argsjs "$argsjs" --logdir "$logdir" --niters "$iters"
+    "$PY" "$folder/train_$kind.py" --argsjs "$argsjs" --logdir "$logdir" --niters "$iters" "$@"
     local run; run=$(ls -d "$logdir"/*/train | sort | tail -1)
     "$PY" "$folder/test_$kind.py" --log "$run" --ckpt "mvnet-$iters" --test_split_file data/splits.json
     "$PY" scripts/ship_model.py --run "$run" --ckpt "mvnet-$iters" --name "$name" \
-        --train_cmd "python $folder/train_$kind.py --argsjs $argsjs --niters $iters"
+        --train_cmd "python $folder/train_$kind.py --argsjs $argsjs --niters $iters $*"
 }
 
 if [ "$WHICH" = vlsm ] || [ "$WHICH" = both ]; then
     run vlsm voxels args/args_vlsm_cpu.json "$ITERS_VLSM" vlsm_cpu
 fi
 if [ "$WHICH" = dlsm ] || [ "$WHICH" = both ]; then
-    run dlsm depth args/args_dlsm_cpu.json "$ITERS_DLSM" dlsm_cpu
+    # the D-LSM starts from the shipped V-LSM's trunk (image UNet, GRU, grid UNet)
+    run dlsm depth args/args_dlsm_cpu.json "$ITERS_DLSM" dlsm_cpu --init_from pretrained/vlsm_cpu
 fi

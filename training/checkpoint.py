@@ -186,3 +186,50 @@ def load_checkpoint(path: str | os.PathLike, model: keras.Model,
                                       f"{a.shape}, expected {tuple(v.shape)}")
             v.assign(a)
     return state
+
+
+def copy_matching_weights(path: str | os.PathLike, model: keras.Model,
+                          source_args: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Copy the variables of a checkpoint that match ``model`` by path and shape (warm start).
+
+    The checkpoint's own model is rebuilt from ``source_args`` (its run's ``args.json``; the
+    task is read from the checkpoint), restored, and every variable whose path and shape also
+    exist in ``model`` is copied. V-LSM and D-LSM share the trunk's variable paths
+    (``MVNet/ImNet_UNet/...``, ``MVNet/Grid_Unet/...``), so a trained V-LSM initialises a
+    D-LSM's image encoder, recurrent fusion and grid network.
+
+    Args:
+        path: a checkpoint folder (see :func:`resolve_checkpoint`).
+        model: the built model to initialise.
+        source_args: the arguments the checkpoint was trained with.
+
+    Returns:
+        (copied variable paths, model variable paths left as initialised).
+
+    Raises:
+        CheckpointError: the checkpoint is missing, or nothing matches.
+    """
+    from training.config import load_args
+    from training.tasks import TASKS
+
+    path = Path(path)
+    if not (path / "state.json").exists():
+        raise CheckpointError(f"checkpoint {path} not found (no state.json)")
+    state = read_json(path / "state.json")
+    kind = state.get("task") or ("vlsm" if source_args.get("loss") == "ce" else "dlsm")
+    src_args = load_args(None, {}, defaults=source_args)
+    source = TASKS[kind].build_model(src_args)
+    load_checkpoint(path, source)
+    have = {v.path: v for v in source.weights}
+    copied, kept = [], []
+    for v in model.weights:
+        s = have.get(v.path)
+        if s is not None and tuple(s.shape) == tuple(v.shape):
+            v.assign(s.value)
+            copied.append(v.path)
+        else:
+            kept.append(v.path)
+    if not copied:
+        raise CheckpointError(f"no variable of {path} matches the model {type(model).__name__} "
+                              f"(by path and shape)")
+    return copied, kept

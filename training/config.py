@@ -140,6 +140,10 @@ class Args:
                        "network.", group="model")
     im_skip: bool = _arg(False, "D-LSM: skip features from the image encoder into the depth "
                          "network.", group="model")
+    init_from: str | None = _arg(None, "Warm start a new run: a checkpoint or run folder whose "
+                                 "variables with the same path and shape are copied into the "
+                                 "model (e.g. a trained V-LSM's trunk into a D-LSM); the rest "
+                                 "keep their initialisation.", group="model")
     jit_compile: str = _arg("auto", "Compile the training step with XLA: auto (Keras decides: "
                             "XLA on JAX, and on TensorFlow where the model supports it), true or "
                             "false.", choices=("auto", "true", "false"), group="model")

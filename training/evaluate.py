@@ -6,9 +6,11 @@ order and the prediction after ``k`` views (``k = 1..V``) is scored:
 * V-LSM: IoU of ``sigmoid(logits) > thresh`` with the ground-truth grid, and the same IoU for
   the visual hull carved from the silhouettes of the same ``k`` views (the paper's baseline);
 * D-LSM: mean absolute depth error over each image's foreground pixels, averaged over the
-  views seen so far (the first table) and over all input views (the second), and the same
-  errors for the depth of the visual hull carved from the same ``k`` views, seen from the same
-  views (see :func:`training.tasks.depth_error_by_views`).
+  views seen so far (the first table) and over all input views (the second); the release's
+  masked median over the views seen so far (the third, :func:`training.tasks.release_depth_error`);
+  the same errors for the depth of the visual hull carved from the same ``k`` views, seen
+  from the same views; and fused point clouds of all views scored against the true surface
+  (:mod:`training.pointclouds`).
 
 Scores are averaged per class, and the table's last row is the mean over classes (the paper's
 protocol). Results are returned as plain dicts (JSON-ready) and formatted with ``tabulate``.
@@ -31,7 +33,13 @@ from data.layout import BACKGROUND_DEPTH, class_name
 from training.config import Args
 from training.export import as_text
 from training.loop import to_backend
-from training.tasks import DEPTH_PROTOCOLS, Task, depth_error_by_views, model_inputs
+from training.tasks import (
+    DEPTH_PROTOCOLS,
+    Task,
+    depth_protocols,
+    model_inputs,
+    release_depth_error,
+)
 
 #: The point-cloud figures of :attr:`EvalResult.clouds`, in order.
 CLOUD_FIGURES = ("accuracy", "completeness", "chamfer", "fscore")
@@ -49,8 +57,8 @@ class EvalResult:
         thresholds: IoU thresholds (V-LSM); D-LSM: one entry per view protocol
             (:data:`training.tasks.DEPTH_PROTOCOLS`).
         models: ``(synset, model_id)`` in evaluation order.
-        scores: (M, V, n_thresh) IoU or (M, V, 2) depth error (seen views, all views) of the
-            model, per number of views.
+        scores: (M, V, n_thresh) IoU or (M, V, 3) depth error (the three
+            :data:`training.tasks.DEPTH_PROTOCOLS`) of the model, per number of views.
         hull: the same for the visual hull baseline (or None).
         clouds: D-LSM: (M, 2, 4) point-cloud figures of the depth maps of all V views fused
             after V views, for the model (``[:, 0]``) and the visual hull (``[:, 1]``; NaN
@@ -129,7 +137,13 @@ class EvalResult:
                 + tabulate(rows, headers=heads, floatfmt=".4f"))
 
     def _protocol(self, t: int) -> str:
-        return ("views seen so far", "all input views (seen or not)")[t]
+        return ("mean absolute depth error over foreground pixels (scene units), averaged over "
+                "the views seen so far",
+                "mean absolute depth error over foreground pixels (scene units), averaged over "
+                "all input views (seen or not)",
+                "the release's protocol: median absolute depth error over foreground pixels "
+                "predicted inside the object's depth range (scene units), averaged over the "
+                "views seen so far")[t]
 
     def table(self, t: int = 0) -> str:
         """Console table: one row per class plus the mean; columns per number of views."""
@@ -152,8 +166,7 @@ class EvalResult:
             mean += list(self.mean("hull", t) * scale)
         rows.append(mean)
         what = (f"IoU x100 at threshold {self.thresholds[t]}" if self.metric == "iou"
-                else "mean absolute depth error over foreground pixels (scene units), averaged "
-                f"over the {self._protocol(t)}")
+                else self._protocol(t))
         return f"{what}, {len(self.models)} models\n" + tabulate(rows, headers=heads,
                                                                     floatfmt=fmt)
 
@@ -163,7 +176,7 @@ def _hull_scores(task: Task, batch: dict[str, Any], thresholds: tuple[float, ...
     """Visual hull baseline for a batch.
 
     Returns:
-        (B, V, n_thresh) IoU or (B, V, 2) depth error, and (D-LSM) the hull's depth maps
+        (B, V, n_thresh) IoU or (B, V, 3) depth error, and (D-LSM) the hull's depth maps
         (B, V, H, W) after all V views (None for V-LSM).
     """
     from ops.visual_hull import visual_hull
@@ -187,6 +200,7 @@ def _hull_scores(task: Task, batch: dict[str, Any], thresholds: tuple[float, ...
     v = depth.shape[1]
     h, w = depth.shape[2:]
     errs = np.full((b, t, v), np.nan)
+    hull_depths = []
     fg = masks > 0.5
     count = fg.sum(axis=(2, 3))  # (B, V)
     for k in range(t):
@@ -194,7 +208,9 @@ def _hull_scores(task: Task, batch: dict[str, Any], thresholds: tuple[float, ...
         hd = np.asarray(keras.ops.convert_to_numpy(hd))[..., 0]  # (B, V, H, W)
         total = (np.abs(hd - depth) * fg).sum(axis=(2, 3))
         errs[:, k] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-    return depth_error_by_views(errs), hd
+        hull_depths.append(hd)
+    release = release_depth_error(np.stack(hull_depths, axis=1), depth)
+    return depth_protocols(errs, release), hd
 
 
 def _cloud_figures(batch: dict[str, Any], depth: np.ndarray) -> np.ndarray:
@@ -260,7 +276,8 @@ def evaluate(args: Args, task: Task, model: keras.Model, split: str = "test",
     loader = Loader(args, split, training=False)
     thresholds = tuple(args.eval_thresh)
     res = EvalResult(task=task.kind, metric="iou" if task.kind == "vlsm" else "depth_error",
-                     thresholds=thresholds if task.kind == "vlsm" else (0.0, 1.0))
+                     thresholds=thresholds if task.kind == "vlsm"
+                     else tuple(float(i) for i in range(len(DEPTH_PROTOCOLS))))
     scores, hulls, clouds = [], [], []
     total = -(-loader.num_models // bs)
     for batch in tqdm(loader.iterate(0), total=total, desc=f"eval {split}", unit="batch",

@@ -34,8 +34,9 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
-from data.io import write_json
+from data.io import read_json, write_json
 from training.checkpoint import (
+    copy_matching_weights,
     latest_checkpoint,
     load_checkpoint,
     resolve_checkpoint,
@@ -187,6 +188,14 @@ def train(args: Args, task: Task, progress: bool = True,
     else:
         save_args(args, run_dir / "args.json")
         log.info("new %s run in %s", task.kind, run_dir)
+        if args.init_from:
+            init = resolve_checkpoint(args.init_from, args.init_from
+                                      if Path(args.init_from).is_dir() else None)
+            source_args = read_json(init.parent / "args.json")
+            copied, kept = copy_matching_weights(init, model, source_args)
+            log.info("initialised %d of %d variables from %s (the other %d keep their "
+                     "initialisation: %s)", len(copied), len(model.weights), init, len(kept),
+                     ", ".join(kept[:4]) + (" ..." if len(kept) > 4 else ""))
     result = TrainResult(run_dir=run_dir, start=start, iteration=start, checkpoint=ckpt)
     if start >= args.niters:
         log.info("nothing to do: checkpoint iteration %d >= niters %d", start, args.niters)

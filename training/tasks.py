@@ -34,8 +34,62 @@ def model_inputs(batch: dict[str, Any]) -> dict[str, Any]:
     return {k: batch[k] for k in INPUT_KEYS}
 
 
-#: The two ways D-LSM depth errors are averaged over views (JSON keys of the test results).
-DEPTH_PROTOCOLS = ("seen_views", "all_views")
+#: The D-LSM depth-error protocols (JSON keys of the test results): the mean over foreground
+#: pixels averaged over the views seen so far / over all input views, and the release's
+#: evaluation (median over foreground pixels with a predicted depth inside the object's depth
+#: range, see :func:`release_depth_error`) averaged over the views seen so far.
+DEPTH_PROTOCOLS = ("seen_views", "all_views", "release_median_seen_views")
+
+
+def release_depth_error(pred: np.ndarray, gt: np.ndarray,
+                        background: float = BACKGROUND_DEPTH) -> np.ndarray:
+    """The original release's per-image depth error: a masked median.
+
+    For each image, the median of ``|pred - gt|`` over the pixels that are foreground in the
+    ground truth (``gt < background``) and whose prediction lies in the depth range of the
+    object cube seen from the camera distance ``d`` (``d +- sqrt(3)/2``, ``d`` =
+    :data:`data.cameras.DISTANCE`). Pixels predicted as background are left out, unlike
+    :func:`ops.metrics.depth_error`, which averages over every foreground pixel.
+
+    Args:
+        pred: ``(B, T, V, H, W)`` or ``(B, T, V, H, W, 1)`` predicted depth (scene units).
+        gt: ``(B, V, H, W)`` or ``(B, V, H, W, 1)`` true depth (scene units).
+        background: depth of background pixels in ``gt``.
+
+    Returns:
+        ``(B, T, V)`` scene units; NaN where no pixel passes both masks.
+    """
+    from data.cameras import DISTANCE
+
+    pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
+    if pred.ndim == 6:
+        pred = pred[..., 0]
+    if gt.ndim == 5:
+        gt = gt[..., 0]
+    if pred.ndim != 5 or gt.shape != pred.shape[:1] + pred.shape[2:]:
+        raise ValueError(f"pred (B, T, V, H, W) and gt (B, V, H, W) disagree: {pred.shape}, "
+                         f"{gt.shape}")
+    half = np.sqrt(3.0) / 2
+    err = np.abs(pred - gt[:, None])
+    ok = (gt[:, None] < background - 1e-3) & (pred > DISTANCE - half) & (pred < DISTANCE + half)
+    err = np.where(ok, err, np.nan).reshape(pred.shape[:3] + (-1,))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN images stay NaN
+        return np.nanmedian(err, axis=-1)
+
+
+def depth_protocols(mean_err: np.ndarray, release_err: np.ndarray) -> np.ndarray:
+    """Per-model depth errors under each of :data:`DEPTH_PROTOCOLS`.
+
+    Args:
+        mean_err: ``(B, T, V)`` mean foreground errors (:func:`ops.metrics.depth_error`).
+        release_err: ``(B, T, V)`` release errors (:func:`release_depth_error`).
+
+    Returns:
+        ``(B, T, 3)`` scene units (see :func:`depth_error_by_views`).
+    """
+    return np.concatenate([depth_error_by_views(mean_err),
+                           depth_error_by_views(release_err)[..., :1]], axis=-1)
 
 
 def depth_error_by_views(err: np.ndarray) -> np.ndarray:
@@ -122,9 +176,8 @@ class Task:
 
         Returns:
             V-LSM: ``{"iou": (B, T, n_thresh)}`` IoU in [0, 1].
-            D-LSM: ``{"depth_error": (B, T, 2)}`` mean |error| over foreground pixels (scene
-            units) after ``t + 1`` views, averaged over the views seen so far (``[..., 0]``)
-            and over all ``V`` input views (``[..., 1]``); see :func:`depth_error_by_views`.
+            D-LSM: ``{"depth_error": (B, T, 3)}`` depth error (scene units) after ``t + 1``
+            views under each of :data:`DEPTH_PROTOCOLS` (see :func:`depth_protocols`).
         """
         if self.kind == "vlsm":
             from ops.metrics import voxel_iou
@@ -135,7 +188,8 @@ class Task:
         from ops.metrics import depth_error
 
         err = depth_error(pred, batch["depth"], background=BACKGROUND_DEPTH)
-        return {"depth_error": depth_error_by_views(np.asarray(keras.ops.convert_to_numpy(err)))}
+        release = release_depth_error(keras.ops.convert_to_numpy(pred), np.asarray(batch["depth"]))
+        return {"depth_error": depth_protocols(keras.ops.convert_to_numpy(err), release)}
 
     def scalar_summaries(self, metrics: dict[str, np.ndarray]) -> dict[str, float]:
         """Batch-mean scalars for TensorBoard: one per number of views."""

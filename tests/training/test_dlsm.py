@@ -75,3 +75,32 @@ def test_depth_scripts_train_validate_and_test(tiny_root, tmp_path):
     assert 0 < clouds["accuracy"] < 0.2 and 0 < clouds["fscore"] <= 1
     assert (run / "sheet_mvnet-2.png").exists()
     assert list((run / "preds_mvnet-2").glob("*_fused.ply"))
+
+
+def test_init_from_a_vlsm_copies_the_trunk(tiny_root, tmp_path):
+    from tests.training.test_loop import tiny_args
+    from training.checkpoint import CheckpointError, copy_matching_weights, latest_checkpoint
+    from training.tasks import VLSM_TASK
+
+    v = train(tiny_args(tiny_root, tmp_path / "v", niters=1), VLSM_TASK, progress=False)
+    args = tiny_dlsm_args(tiny_root, tmp_path / "d", niters=1, init_from=str(v.run_dir))
+    res = train(args, DLSM_TASK, progress=False)
+    assert res.iteration == 1
+    # the copy itself, before any training step
+    vlsm = VLSM_TASK.build_model(load_args(v.run_dir / "args.json"))
+    ck.load_checkpoint(latest_checkpoint(v.run_dir), vlsm)
+    dlsm = DLSM_TASK.build_model(args)
+    src = {w.path: np.asarray(w.value) for w in vlsm.weights}
+    before = {w.path: np.asarray(w.value).copy() for w in dlsm.weights}
+    copied, kept = copy_matching_weights(latest_checkpoint(v.run_dir), dlsm,
+                                         json.loads((v.run_dir / "args.json").read_text()))
+    assert len(copied) == len(vlsm.weights) == 38 and len(kept) == 12
+    assert all(p.startswith("MVNet/DepthNet/") for p in kept)
+    for w in dlsm.weights:
+        if w.path in copied:
+            np.testing.assert_array_equal(np.asarray(w.value), src[w.path])
+        else:
+            np.testing.assert_array_equal(np.asarray(w.value), before[w.path])
+    other = dict(json.loads((v.run_dir / "args.json").read_text()), im_channels=8)
+    with pytest.raises(CheckpointError, match="does not match"):
+        copy_matching_weights(latest_checkpoint(v.run_dir), dlsm, other)
