@@ -104,3 +104,20 @@ def test_init_from_a_vlsm_copies_the_trunk(tiny_root, tmp_path):
     other = dict(json.loads((v.run_dir / "args.json").read_text()), im_channels=8)
     with pytest.raises(CheckpointError, match="does not match"):
         copy_matching_weights(latest_checkpoint(v.run_dir), dlsm, other)
+
+
+def test_release_depth_error_is_a_masked_median():
+    from training.tasks import release_depth_error
+
+    gt = np.full((1, 1, 2, 3), 10.0)  # (B, V, H, W): background 10
+    gt[0, 0, 0] = [2.0, 2.0, 2.0]
+    pred = np.full((1, 2, 1, 2, 3), 10.0)  # (B, T, V, H, W)
+    pred[0, 0, 0, 0] = [2.1, 2.5, 9.0]  # 9.0: predicted background, outside 2 +- sqrt(3)/2
+    pred[0, 1, 0, 0] = [2.1, 1.7, 1.0]  # 1.0 is outside the range too
+    out = release_depth_error(pred, gt)
+    assert out.shape == (1, 2, 1)
+    np.testing.assert_allclose(out[0, :, 0], [np.median([0.1, 0.5]), np.median([0.1, 0.3])])
+    pred[0, :, 0, 0] = 9.0  # nothing in range -> NaN
+    assert np.isnan(release_depth_error(pred, gt)).all()
+    with pytest.raises(ValueError, match="disagree"):
+        release_depth_error(pred, gt[:, :, :1])
