@@ -70,6 +70,10 @@ def depth_colour(depth: np.ndarray, lo: float = 1.3, hi: float = 2.7,
                  background: float = 10.0) -> np.ndarray:
     """Colour-map depth maps (turbo); background pixels white.
 
+    A pixel is drawn as background when its depth is nearer to ``background`` than to ``hi``
+    (predicted depth maps approach the background value without reaching it); depths between
+    ``hi`` and that cut (blends at silhouettes) get the far end of the colour map.
+
     Args:
         depth: (..., H, W) scene units.
         lo, hi: depth range mapped to the colour map.
@@ -80,7 +84,7 @@ def depth_colour(depth: np.ndarray, lo: float = 1.3, hi: float = 2.7,
     """
     x = (np.asarray(depth, np.float64) - lo) / (hi - lo)
     rgb = colormaps["turbo"](np.clip(x, 0, 1))[..., :3]
-    rgb[np.asarray(depth) >= background - 1e-3] = 1.0
+    rgb[np.asarray(depth) >= 0.5 * (hi + background)] = 1.0
     return rgb
 
 
