@@ -32,6 +32,5 @@ if [ "$WHICH" = vlsm ] || [ "$WHICH" = both ]; then
     run vlsm voxels args/args_vlsm_cpu.json "$ITERS_VLSM" vlsm_cpu
 fi
 if [ "$WHICH" = dlsm ] || [ "$WHICH" = both ]; then
-    # the D-LSM starts from the shipped V-LSM's trunk (image UNet, GRU, grid UNet)
-    run dlsm depth args/args_dlsm_cpu.json "$ITERS_DLSM" dlsm_cpu --init_from pretrained/vlsm_cpu
+    run dlsm depth args/args_dlsm_cpu.json "$ITERS_DLSM" dlsm_cpu
 fi
