@@ -74,13 +74,16 @@ class EvalResult:
     hull: np.ndarray | None = None
     clouds: np.ndarray | None = None
 
-    def per_class(self, which: str = "scores", t: int = 0) -> dict[str, np.ndarray]:
-        """Class means: ``{synset: (V,)}`` at threshold index ``t``."""
-        arr = getattr(self, which)
+    def _class_means(self, arr: np.ndarray) -> dict[str, np.ndarray]:
+        """Per-model values ``(M, ...)`` averaged per class (NaN skipped): ``{synset: (...)}``."""
         groups: dict[str, list[int]] = defaultdict(list)
         for i, (s, _) in enumerate(self.models):
             groups[s].append(i)
-        return {s: np.nanmean(arr[idx, :, t], axis=0) for s, idx in sorted(groups.items())}
+        return {s: np.nanmean(arr[idx], axis=0) for s, idx in sorted(groups.items())}
+
+    def per_class(self, which: str = "scores", t: int = 0) -> dict[str, np.ndarray]:
+        """Class means: ``{synset: (V,)}`` at threshold index ``t``."""
+        return self._class_means(getattr(self, which)[:, :, t])
 
     def mean(self, which: str = "scores", t: int = 0) -> np.ndarray:
         """Mean over classes of the class means: (V,)."""
@@ -114,10 +117,7 @@ class EvalResult:
 
     def cloud_per_class(self, which: int = 0) -> dict[str, np.ndarray]:
         """Class means of the point-cloud figures: ``{synset: (4,)}`` (0 model, 1 hull)."""
-        groups: dict[str, list[int]] = defaultdict(list)
-        for i, (s, _) in enumerate(self.models):
-            groups[s].append(i)
-        return {s: np.nanmean(self.clouds[idx, which], axis=0) for s, idx in sorted(groups.items())}
+        return self._class_means(self.clouds[:, which])
 
     def cloud_mean(self, which: int = 0) -> np.ndarray:
         """Mean over classes of the class means of the point-cloud figures: (4,)."""
