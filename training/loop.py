@@ -189,8 +189,7 @@ def train(args: Args, task: Task, progress: bool = True,
         save_args(args, run_dir / "args.json")
         log.info("new %s run in %s", task.kind, run_dir)
         if args.init_from:
-            init = resolve_checkpoint(args.init_from, args.init_from
-                                      if Path(args.init_from).is_dir() else None)
+            init = resolve_checkpoint(args.init_from)  # a checkpoint, or a run's latest
             source_args = read_json(init.parent / "args.json")
             copied, kept = copy_matching_weights(init, model, source_args)
             log.info("initialised %d of %d variables from %s (the other %d keep their "
