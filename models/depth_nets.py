@@ -2,8 +2,10 @@
 
 Input: the ray samples of one view at one time step, ``[B', H/p, W/p, C*S]`` (p = proj_x,
 C grid feature channels, S ray samples; channel index ``c * S + s``). Output: depth
-``[B', H, W, 1]`` (no output activation). Every unit has a ReLU before its convolution; all but
-the last are normalised; the last has a bias. With base width ``b`` (release 32):
+``[B', H, W, 1]`` (no output activation), or with the ``"mask"`` head (an extension, not in the
+release; see :data:`DEPTH_HEADS`) ``[B', H, W, 2]``: depth and a foreground logit. Every unit
+has a ReLU before its convolution; all but the last are normalised; the last has a bias. With
+base width ``b`` (release 32):
 
 proj_x 4, ``sepup`` (release D-LSM)::
 
@@ -37,9 +39,14 @@ from models.norms import canonical_norm
 
 PROJ_X = (4, 8)
 
+#: Output heads: name -> channels of the last layer. ``"release"``: depth only (scene units).
+#: ``"mask"`` (not in the paper): ``[depth, foreground logit]``; the model's depth map is
+#: :func:`ops.depth_head.depth_from_head` of it.
+DEPTH_HEADS = {"release": 1, "mask": 2}
+
 
 class DepthNet(keras.layers.Layer):
-    """Depth decoder: ``rays [B', H/p, W/p, C*S]`` (+ skips) -> depth ``[B', H, W, 1]``.
+    """Depth decoder: ``rays [B', H/p, W/p, C*S]`` (+ skips) -> ``[B', H, W, out_channels]``.
 
     Args:
       proj_x: projection subsampling p, 4 or 8.
@@ -48,6 +55,8 @@ class DepthNet(keras.layers.Layer):
       im_skip: concatenate image-encoder features (``skips`` argument of ``call``).
       channels: base width ``b`` (release 32).
       norm: ``"IN"``, ``"BN"`` or ``"None"``.
+      out_channels: channels of the last layer: 1 (release: depth) or 2 (``"mask"`` head:
+        depth, foreground logit; see :data:`DEPTH_HEADS`).
       name: release ``"DepthNet"``.
     """
 
@@ -58,6 +67,7 @@ class DepthNet(keras.layers.Layer):
         im_skip: bool = True,
         channels: int = 32,
         norm: str | None = "IN",
+        out_channels: int = 1,
         name: str = "DepthNet",
         **kwargs: Any,
     ) -> None:
@@ -69,6 +79,12 @@ class DepthNet(keras.layers.Layer):
         self.im_skip = bool(im_skip)
         self.channels = int(channels)
         self.norm = canonical_norm(norm)
+        if out_channels not in DEPTH_HEADS.values():
+            raise ValueError(
+                f"out_channels must be one of {sorted(set(DEPTH_HEADS.values()))}, "
+                f"got {out_channels}"
+            )
+        self.out_channels = int(out_channels)
         b, n = self.channels, self.norm
         x8 = self.proj_x == 8
         if self.sepup:
@@ -85,7 +101,9 @@ class DepthNet(keras.layers.Layer):
         self.decoder = [
             ConvUnit(c, 3, up_kind, 2, 2, n, name=f"{up_name}{i + 1}") for i, c in enumerate(ups)
         ]
-        self.last = ConvUnit(1, 3, "conv", 2, 1, "None", name=f"{last_name}{len(ups) + 1}")
+        self.last = ConvUnit(
+            self.out_channels, 3, "conv", 2, 1, "None", name=f"{last_name}{len(ups) + 1}"
+        )
 
     @property
     def skip_names(self) -> tuple[str, ...]:
@@ -136,7 +154,9 @@ class DepthNet(keras.layers.Layer):
     ) -> tuple:
         p = self.proj_x
         h, w = rays_shape[1:3]
-        return (rays_shape[0], None if h is None else h * p, None if w is None else w * p, 1)
+        h = None if h is None else h * p
+        w = None if w is None else w * p
+        return (rays_shape[0], h, w, self.out_channels)
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -146,4 +166,5 @@ class DepthNet(keras.layers.Layer):
             "im_skip": self.im_skip,
             "channels": self.channels,
             "norm": self.norm,
+            "out_channels": self.out_channels,
         }

@@ -12,7 +12,9 @@ V-LSM returns the logits: entry k is the prediction after views 0..k.
 D-LSM projects the grid features of every time step t into every view v
 (``ops.project.project_rays``), stacks the ``g x S`` ray samples as channels and decodes depth
 with :class:`models.depth_nets.DepthNet`: ``[B, T, V, H, W, 1]`` with T = V, or T = 1 with
-``last_step_only=True``.
+``last_step_only=True``. With ``depth_head="mask"`` (an extension, not in the release) the last
+axis holds 2 channels, depth and a foreground logit; :meth:`DLSM.depth` (or
+:func:`ops.depth_head.depth_from_head` of the output) gives the depth map for either head.
 
 Both models are named ``"MVNet"`` by default so that their variable paths equal the release's
 TF1 names (``MVNet/ImNet_UNet/conv1/weights``, ...); see :func:`release_variable_map`.
@@ -37,6 +39,7 @@ Configuration keys (the release's args JSON names plus width knobs), with defaul
 | rnn_layer_norm | True | layer norm in the recurrent cell |
 | grid_channels | 32 | grid UNet base width g |
 | depth_channels | 32 | DepthNet base width |
+| depth_head | "release" | D-LSM output: "release" (depth) or "mask" (depth + foreground logit) |
 | grid_range | (-0.5, 0.5) | grid bounds (scene units) |
 | z_range | (1.0, 3.0) | D-LSM ray depth range |
 | proj_rounding | "release" | voxel lookup rounding of project_rays |
@@ -51,7 +54,7 @@ import keras
 from keras import ops
 
 from models.conv_rnns import RNNS, ConvRNN3D
-from models.depth_nets import PROJ_X, DepthNet
+from models.depth_nets import DEPTH_HEADS, PROJ_X, DepthNet
 from models.grid_nets import GRID_NETS, GridUNet
 from models.image_nets import ImageUNet
 from models.norms import canonical_norm
@@ -74,6 +77,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "rnn_layer_norm": True,
     "grid_channels": 32,
     "depth_channels": 32,
+    "depth_head": "release",
     "grid_range": (-0.5, 0.5),
     "z_range": (1.0, 3.0),
     "proj_rounding": "release",
@@ -121,6 +125,10 @@ def lsm_config(args: Mapping[str, Any] | None = None, **overrides: Any) -> dict[
         raise ValueError(f"grid_net must be one of {tuple(GRID_NETS)}, got {cfg['grid_net']!r}")
     if cfg["rnn"] not in RNNS:
         raise ValueError(f"rnn must be one of {RNNS}, got {cfg['rnn']!r}")
+    if cfg["depth_head"] not in DEPTH_HEADS:
+        raise ValueError(
+            f"depth_head must be one of {tuple(DEPTH_HEADS)}, got {cfg['depth_head']!r}"
+        )
     if cfg["proj_x"] not in PROJ_X:
         raise ValueError(f"proj_x must be one of {PROJ_X}, got {cfg['proj_x']}")
     for k in ("im_h", "im_w"):
@@ -262,6 +270,9 @@ class VLSM(_LSMBase):
 class DLSM(_LSMBase):
     """Depth LSM: ``call(inputs) -> depth [B, T, V, H, W, 1]`` (T = V, or 1 if last_step_only).
 
+    With ``depth_head="mask"`` the last axis has 2 channels (depth, foreground logit); use
+    :meth:`depth` or :func:`ops.depth_head.depth_from_head` for the depth map.
+
     Args:
       config: model configuration or a whole args mapping (see :func:`lsm_config`).
       name: model name; keep ``"MVNet"`` for release-named variable paths.
@@ -270,7 +281,12 @@ class DLSM(_LSMBase):
     def _make_heads(self) -> None:
         c = self.lsm_config
         self.depth_net = DepthNet(
-            c["proj_x"], c["sepup"], c["im_skip"], c["depth_channels"], c["norm"]
+            c["proj_x"],
+            c["sepup"],
+            c["im_skip"],
+            c["depth_channels"],
+            c["norm"],
+            out_channels=DEPTH_HEADS[c["depth_head"]],
         )
 
     def _build_heads(self) -> None:
@@ -285,9 +301,10 @@ class DLSM(_LSMBase):
     def call(
         self, inputs: Mapping[str, Any], training: bool | None = None, last_step_only: bool = False
     ) -> Any:
-        """``inputs`` as :meth:`trunk`. Returns depth ``[B, T, V, H, W, 1]``: entry ``[b, t, v]``
-        is view v's depth predicted from the grid after views 0..t (T = V), or only from the
-        grid after all views if ``last_step_only`` (T = 1)."""
+        """``inputs`` as :meth:`trunk`. Returns depth ``[B, T, V, H, W, 1]`` (``[..., 2]``, depth
+        and foreground logit, with the mask head): entry ``[b, t, v]`` is view v's depth
+        predicted from the grid after views 0..t (T = V), or only from the grid after all views
+        if ``last_step_only`` (T = 1)."""
         from ops.project import project_rays
 
         c = self.lsm_config
@@ -318,7 +335,18 @@ class DLSM(_LSMBase):
             f = ops.repeat(ops.reshape(f, (-1, 1, views, fh, fw, fc)), steps, axis=1)
             skips.append(ops.reshape(f, (-1, fh, fw, fc)))
         depth = self.depth_net(rays, skips, training=training)
-        return ops.reshape(depth, (-1, steps, views, c["im_h"], c["im_w"], 1))
+        out_channels = self.depth_net.out_channels
+        return ops.reshape(depth, (-1, steps, views, c["im_h"], c["im_w"], out_channels))
+
+    def depth(
+        self, inputs: Mapping[str, Any], training: bool | None = None, last_step_only: bool = False
+    ) -> Any:
+        """The depth map ``[B, T, V, H, W, 1]`` (scene units) for either ``depth_head``: the
+        output of :meth:`call` through :func:`ops.depth_head.depth_from_head` (identity for the
+        release head)."""
+        from ops.depth_head import depth_from_head
+
+        return depth_from_head(self(inputs, training=training, last_step_only=last_step_only))
 
 
 def build_model(kind: str, config: Mapping[str, Any] | None = None, **overrides: Any) -> _LSMBase:

@@ -1,4 +1,5 @@
-"""Training losses of V-LSM (voxel cross-entropy) and D-LSM (L1 depth).
+"""Training losses of V-LSM (voxel cross-entropy) and D-LSM (L1 depth, or with the mask head
+masked L1 depth plus foreground cross-entropy).
 
 Both average over every time step ``T`` (views seen so far), as the release does: the
 ground truth is shared by all time steps and broadcast against the predictions.
@@ -10,7 +11,7 @@ from keras import ops
 
 from ops.camera import check_compatible, check_shape, float_dtype
 
-__all__ = ["depth_l1_loss", "voxel_cross_entropy"]
+__all__ = ["depth_head_loss", "depth_l1_loss", "depth_mask_loss", "voxel_cross_entropy"]
 
 
 def _mean(x):
@@ -71,3 +72,52 @@ def depth_l1_loss(pred, gt, mask=None):
     check_compatible("mask", m_shape, "gt", g_shape)
     m = ops.broadcast_to(ops.cast(mask, dtype)[:, None], ops.shape(err))
     return ops.sum(err * m) / ops.maximum(ops.sum(m), 1.0)
+
+
+def depth_mask_loss(pred, gt):
+    """Loss of the D-LSM ``"mask"`` head (an extension; see :mod:`ops.depth_head`).
+
+    ``L1(d, gt)`` over the true foreground pixels (:func:`ops.depth_head.foreground`; as
+    :func:`depth_l1_loss` with its mask) plus the sigmoid cross-entropy of the foreground logit
+    ``m`` against the true foreground over every pixel (weight 1). Both terms average over
+    every time step and view, like the release loss.
+
+    Args:
+        pred: ``[B, T, V, H, W, 2]``: depth ``d`` (scene units) and foreground logit ``m``.
+        gt: ``[B, V, H, W, 1]`` ground-truth depth (scene units, background 10).
+
+    Returns:
+        Scalar loss: scene units plus nats per pixel.
+
+    Raises:
+        ValueError: if a shape is wrong or the tensors disagree.
+    """
+    from ops.depth_head import foreground
+
+    p_shape = check_shape(pred, "pred", rank=6, tail=(2,))
+    g_shape = check_shape(gt, "gt", rank=5, tail=(1,))
+    check_compatible("pred", (p_shape[0],) + p_shape[2:-1], "gt", g_shape[:-1])
+    dtype = float_dtype(pred)
+    pred = ops.cast(pred, dtype)
+    fg = ops.cast(foreground(ops.cast(gt, dtype)), dtype)
+    l1 = depth_l1_loss(pred[..., :1], gt, mask=fg)
+    logits = pred[..., 1:]
+    labels = fg[:, None]
+    ce = ops.relu(logits) - logits * labels + ops.log1p(ops.exp(-ops.abs(logits)))
+    return l1 + _mean(ce)
+
+
+def depth_head_loss(pred, gt):
+    """The D-LSM training loss for either head, chosen by ``pred``'s channels.
+
+    Args:
+        pred: ``[B, T, V, H, W, 1]`` (release head: :func:`depth_l1_loss` over every pixel) or
+            ``[B, T, V, H, W, 2]`` (mask head: :func:`depth_mask_loss`).
+        gt: ``[B, V, H, W, 1]`` ground-truth depth (scene units).
+
+    Returns:
+        Scalar loss.
+    """
+    if check_shape(pred, "pred", rank=6)[-1] == 2:
+        return depth_mask_loss(pred, gt)
+    return depth_l1_loss(pred, gt)
