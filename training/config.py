@@ -132,6 +132,13 @@ class Args:
                               "grid network (release 32).", minimum=1, group="model")
     depth_channels: int = _arg(32, "D-LSM: base width of the depth network (release 32).",
                                minimum=1, group="model")
+    depth_head: str = _arg(
+        "release", "D-LSM: output head. release: one depth channel trained with L1 over every "
+        "pixel (the paper). mask: an extension, not in the paper: a depth channel trained with "
+        "L1 over the true foreground only plus a foreground logit trained with cross-entropy; "
+        "the depth map is the depth where the logit is > 0 and the background depth (10) "
+        "elsewhere, which gives sharp silhouettes instead of blended object/background depth.",
+        choices=("release", "mask"), group="model")
     ray_samples: int = _arg(64, "D-LSM: depth samples per ray in proj_slice.", minimum=1,
                             group="model")
     proj_x: int = _arg(4, "D-LSM: downsampling of the projected image (224 / proj_x pixels).",

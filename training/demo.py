@@ -391,15 +391,16 @@ def predict(lsm: LSM, images: np.ndarray, K: np.ndarray, extrinsic: np.ndarray) 
         D-LSM: (T, V, h, w) depth in scene units; entry [t, v] is view v's depth from the grid
         after views 0..t.
     """
-    import keras
-
     images = np.asarray(images, np.float32)
     if images.ndim != 4 or images.shape[1:3] != lsm.image_size:
         raise ValueError(f"images must be (V, {lsm.image_size[0]}, {lsm.image_size[1]}, 3) "
                          f"(see resize_views), got {images.shape}")
     inputs = {"images": images[None], "K": np.asarray(K, np.float32)[None],
               "extrinsic": np.asarray(extrinsic, np.float32)[None, :, :3, :]}
-    out = keras.ops.convert_to_numpy(lsm.model(inputs, training=False))[0, ..., 0]
+    from training.tasks import TASKS
+
+    # D-LSM: the depth map of either depth head (ops.depth_head.depth_from_head)
+    out = TASKS[lsm.kind].prediction(lsm.model(inputs, training=False))[0, ..., 0]
     if lsm.kind == "vlsm":
         return (1.0 / (1.0 + np.exp(-out.astype(np.float64)))).astype(np.float32)
     return out.astype(np.float32)

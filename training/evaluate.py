@@ -261,7 +261,9 @@ def evaluate(args: Args, task: Task, model: keras.Model, split: str = "test",
         split: ``"val"`` or ``"test"`` (or ``"train"``).
         with_hull: also score the visual hull baseline.
         progress: tqdm bar.
-        on_batch: called with ``(batch, prediction)`` (saving predictions, pictures).
+        on_batch: called with ``(batch, prediction)`` (saving predictions, pictures); the
+            prediction is :meth:`Task.prediction` of the model's output (D-LSM: the depth map,
+            ``[..., 1]``, of either depth head).
 
     Returns:
         An :class:`EvalResult`.
@@ -283,7 +285,7 @@ def evaluate(args: Args, task: Task, model: keras.Model, split: str = "test",
     for batch in tqdm(loader.iterate(0), total=total, desc=f"eval {split}", unit="batch",
                       disable=not progress):
         batch = to_backend(batch)
-        pred = _predict_padded(model, batch, bs)
+        pred = task.prediction(_predict_padded(model, batch, bs))  # D-LSM: depth of either head
         m = task.metrics(batch, pred, thresholds)
         if task.kind == "vlsm":
             scores.append(m["iou"])

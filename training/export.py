@@ -74,6 +74,23 @@ def depth_to_points(depth: np.ndarray, K: np.ndarray, extrinsic: np.ndarray,
     return (cam - t) @ R, np.stack([v, u], axis=1)
 
 
+def prediction_depth(pred: Any) -> np.ndarray:
+    """The depth map of a D-LSM output of either depth head, as numpy.
+
+    Args:
+        pred: ``(..., 1)`` depth (release head; returned as is) or ``(..., 2)`` depth and
+            foreground logit (mask head), scene units.
+
+    Returns:
+        ``(..., 1)`` depth, scene units (:func:`ops.depth_head.depth_from_head`).
+    """
+    import keras
+
+    from ops.depth_head import depth_from_head
+
+    return np.asarray(keras.ops.convert_to_numpy(depth_from_head(pred)))
+
+
 #: Points farther than this outside the grid cube are dropped when fusing (one 32^3 voxel).
 FUSE_MARGIN = (GRID_RANGE[1] - GRID_RANGE[0]) / 32
 
@@ -127,7 +144,8 @@ def save_prediction(kind: str, item: dict[str, Any], pred: np.ndarray, folder: P
     Args:
         kind: ``"vlsm"`` or ``"dlsm"``.
         item: one example (unbatched loader keys).
-        pred: logits (T, N, N, N, 1) or depth (T, V, H, W, 1).
+        pred: logits (T, N, N, N, 1) or depth (T, V, H, W, 1) (or the mask head's
+            (T, V, H, W, 2), saved as its depth map: :func:`prediction_depth`).
         folder: output folder.
         thresh: iso-level of the meshes.
 
@@ -151,6 +169,7 @@ def save_prediction(kind: str, item: dict[str, Any], pred: np.ndarray, folder: P
                 _export(mesh, q)
                 out.append(q)
     else:
+        pred = prediction_depth(pred)
         depth = pred[-1, ..., 0]
         p = folder / f"{stem}.npz"
         atomic_write(p, lambda f: np.savez_compressed(
@@ -180,7 +199,7 @@ def contact_sheet(kind: str, entries: Sequence[dict[str, Any]], path: Path) -> P
             right = pictures.voxel_panels(probs[None], item["voxels"][None],
                                           scale=max(1, views.shape[0] // probs.shape[1]))[0]
         else:
-            right = pictures.depth_panels(pred[None], item["depth"][None])[0]
+            right = pictures.depth_panels(prediction_depth(pred)[None], item["depth"][None])[0]
             right = right[::2, ::2]
         h = max(views.shape[0], right.shape[0])
         pad = [np.pad(a, ((0, h - a.shape[0]), (0, 8), (0, 0)), constant_values=255)

@@ -98,6 +98,9 @@ def depth_panels(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     Returns:
         (B, 2H, V*W, 3) uint8.
     """
+    if pred.shape[-1] != 1:
+        raise ValueError(f"pred must be a depth map (..., 1), got {pred.shape} (a mask-head "
+                         "output needs ops.depth_head.depth_from_head first)")
     p = depth_colour(pred[:, -1, ..., 0])  # (B, V, H, W, 3)
     g = depth_colour(gt[..., 0])
     rows = [view_strip(p), view_strip(g)]

@@ -148,15 +148,30 @@ class Task:
         """Scalar training loss over every time step (and view).
 
         V-LSM: sigmoid cross-entropy, logits (B, T, N, N, N, 1) vs voxels (B, N, N, N, 1).
-        D-LSM: L1 depth, (B, T, V, H, W, 1) vs (B, V, H, W, 1), scene units.
+        D-LSM: L1 depth, (B, T, V, H, W, 1) vs (B, V, H, W, 1), scene units; with the mask
+        head, (B, T, V, H, W, 2), L1 over the true foreground plus foreground cross-entropy
+        (:func:`ops.losses.depth_head_loss`).
         """
         if self.kind == "vlsm":
             from ops.losses import voxel_cross_entropy
 
             return voxel_cross_entropy(y_pred, y_true)
-        from ops.losses import depth_l1_loss
+        from ops.losses import depth_head_loss
 
-        return depth_l1_loss(y_pred, y_true)
+        return depth_head_loss(y_pred, y_true)
+
+    def prediction(self, pred: Any) -> np.ndarray:
+        """The model's output as every consumer reads it (metrics, pictures, exports), numpy.
+
+        V-LSM: the logits, unchanged. D-LSM: the depth map (B, T, V, H, W, 1), scene units, of
+        either depth head (:func:`ops.depth_head.depth_from_head`; the release head's output
+        unchanged). Idempotent.
+        """
+        if self.kind == "dlsm":
+            from ops.depth_head import depth_from_head
+
+            pred = depth_from_head(pred)
+        return np.asarray(keras.ops.convert_to_numpy(pred))
 
     def keras_target(self, batch: dict[str, Any]) -> Any:
         """The training target with a time axis, so Keras sees equal ranks.
@@ -177,7 +192,8 @@ class Task:
         Returns:
             V-LSM: ``{"iou": (B, T, n_thresh)}`` IoU in [0, 1].
             D-LSM: ``{"depth_error": (B, T, 3)}`` depth error (scene units) after ``t + 1``
-            views under each of :data:`DEPTH_PROTOCOLS` (see :func:`depth_protocols`).
+            views under each of :data:`DEPTH_PROTOCOLS` (see :func:`depth_protocols`), of the
+            depth map of either head (:meth:`prediction`).
         """
         if self.kind == "vlsm":
             from ops.metrics import voxel_iou
@@ -187,8 +203,9 @@ class Task:
             return {"iou": np.asarray(keras.ops.convert_to_numpy(iou))}
         from ops.metrics import depth_error
 
+        pred = self.prediction(pred)
         err = depth_error(pred, batch["depth"], background=BACKGROUND_DEPTH)
-        release = release_depth_error(keras.ops.convert_to_numpy(pred), np.asarray(batch["depth"]))
+        release = release_depth_error(pred, np.asarray(batch["depth"]))
         return {"depth_error": depth_protocols(keras.ops.convert_to_numpy(err), release)}
 
     def scalar_summaries(self, metrics: dict[str, np.ndarray]) -> dict[str, float]:
@@ -210,7 +227,7 @@ class Task:
 
         images = np.asarray(batch["images"])[:max_items]
         out = {"input_views": pictures.view_strip(images)}
-        pred = np.asarray(keras.ops.convert_to_numpy(pred))[:max_items]
+        pred = self.prediction(pred)[:max_items]
         if self.kind == "vlsm":
             probs = 1.0 / (1.0 + np.exp(-pred))
             gt = np.asarray(batch["voxels"])[:max_items]

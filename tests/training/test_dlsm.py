@@ -31,6 +31,40 @@ def test_tiny_dlsm_loss_falls(tiny_root, tmp_path):
     assert last < 0.6 * first, (first, last)
 
 
+def test_tiny_dlsm_mask_head_loss_falls_and_tests(tiny_root, tmp_path):
+    """The "mask" depth head (an extension): training (with summaries) and the test script."""
+    args = tiny_dlsm_args(tiny_root, tmp_path, niters=40, lr=1e-2, depth_head="mask",
+                          sum_iters=20)
+    res = train(args, DLSM_TASK, progress=False)
+    first, last = np.mean(res.losses[:5]), np.mean(res.losses[-10:])
+    assert len(res.losses) == 40 and all(np.isfinite(res.losses))
+    assert last < 0.6 * first, (first, last)
+    assert json.loads((res.run_dir / "args.json").read_text())["depth_head"] == "mask"
+    # the test script rebuilds the mask model from the run's args and scores its depth maps
+    r = _run_script("depth/test_dlsm.py", "--log", str(res.run_dir), "--ckpt", "mvnet-40",
+                    "--test_split_file", str(tiny_root / "splits.json"), "--no_hull",
+                    "--save_preds", "1", "--contact_sheet", "1")
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = json.loads((res.run_dir / "test_mvnet-40_test.json").read_text())
+    assert all(np.isfinite(out["results"]["seen_views"]["lsm"]["mean"]))
+    (npz,) = (res.run_dir / "preds_mvnet-40").glob("*.npz")
+    depth = np.load(npz)["depth"]  # (T, V, H, W): the composite, background exactly 10
+    assert depth.shape == (2, 2, 32, 32)
+    assert np.all((depth == 10.0) | (depth < 10.0 - 1e-3))
+
+
+def test_depth_head_is_a_cli_flag():
+    from training.config import parse_cli
+
+    args, _ = parse_cli(["--argsjs", str(REPO / "args" / "args_dlsm_quick.json"),
+                         "--depth_head", "mask"])
+    assert args.depth_head == "mask" and args.depth_channels == 16
+    args, _ = parse_cli(["--argsjs", str(REPO / "args" / "args_dlsm_quick.json")])
+    assert args.depth_head == "release"
+    with pytest.raises(SystemExit):
+        parse_cli(["--depth_head", "soft"])
+
+
 def test_depth_error_by_views_averages_seen_and_all_views():
     err = np.array([[[1.0, 3.0, 5.0],
                      [2.0, 4.0, 6.0],
