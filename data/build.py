@@ -4,6 +4,7 @@ Usage (from the repository root)::
 
     python -m data.build synth --size small                 # -> datasets/small
     python -m data.build synth --size full --root /big/disk/full --workers 8
+    python -m data.build synth --size full --splits train test   # skip the val models
     python -m data.build meshes --input my_meshes/ --root datasets/mine [--up y|z]
 
 Each model gets ``N_VIEWS`` renders at 224 px with the release camera model (K with f = 420 px,
@@ -433,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--root", type=Path, default=None, help="default: datasets/<size>")
     p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--splits", nargs="*", choices=("train", "val", "test"), default=None,
+                   help="build only the models of these splits (e.g. `--splits train` on a "
+                        "training machine); the root's splits.json still lists the whole size")
     p.add_argument("--write_split", action="store_true",
                    help="also (re)write the repository split file data/splits*.json")
     m = sub.add_parser("meshes", help="build from a folder of meshes (class = folder name)")
@@ -463,12 +467,16 @@ def main(argv: list[str] | None = None) -> int:
     _check_manifest(layout, manifest)
     root.mkdir(parents=True, exist_ok=True)
     io.write_json(layout.manifest_path, manifest)
-    counts = build(jobs, root, args.workers, progress=not args.quiet)
-
     models: dict[str, list[str]] = {}
     for j in jobs:
         models.setdefault(j.synset, []).append(j.model)
     splits = make_splits(models, args.seed)
+    if getattr(args, "splits", None):
+        wanted = {(s, m) for name in args.splits for s, ms in splits[name].items() for m in ms}
+        jobs = [j for j in jobs if (j.synset, j.model) in wanted]
+        log.info("building the %d models of split(s) %s only", len(jobs), ", ".join(args.splits))
+    counts = build(jobs, root, args.workers, progress=not args.quiet)
+
     io.write_splits(root / "splits.json", splits)
     targets = [root / "splits.json"]
     if args.cmd == "synth" and args.write_split and args.per_class is None and not args.classes:

@@ -52,27 +52,26 @@ caught before decoding by checking the trailing ``IEND`` chunk.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import tensorflow as tf
 
-from data.io import (
-    DataError,
-    read_camera,
-    read_depth,
-    read_render,
-    read_splits,
-    read_voxels,
+from data.io import DataError, read_camera, read_voxels
+from data.layout import DEPTH_SCALE, DataLayout
+from data.stream import (
+    LoaderBase,
+    LoaderState,
+    eval_views,
+    load_example,
+    split_models,
+    stable_hash,
 )
-from data.layout import DEPTH_SCALE, DataLayout, split_path
 
 if TYPE_CHECKING:
     from training.config import Args
@@ -85,74 +84,6 @@ _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _ERR_TAG = "LSM-DATA-ERROR:"
 #: Number of epochs of the (endless) training stream; large enough to be endless.
 _MAX_EPOCHS = 2**40
-
-
-@dataclass(frozen=True)
-class LoaderState:
-    """Position of a training stream, saved with a checkpoint to resume the same sequence.
-
-    Attributes:
-        step: batches already consumed.
-        rng_seed: seed of the stream.
-        batch_size: models per batch.
-        im_batch: views per model.
-        num_models: models in the split when the state was taken.
-    """
-
-    step: int
-    rng_seed: int
-    batch_size: int
-    im_batch: int
-    num_models: int
-
-    def to_dict(self) -> dict[str, int]:
-        """JSON-ready fields."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> LoaderState:
-        """Inverse of :meth:`to_dict`."""
-        return cls(**{k: int(d[k]) for k in cls.__dataclass_fields__})
-
-
-def stable_hash(text: str) -> int:
-    """A 63-bit hash of ``text`` that is the same in every process and on every machine."""
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(),
-                          "little") >> 1
-
-
-def eval_views(synset: str, model: str, nviews: int, num_renders: int,
-               seed: int) -> np.ndarray:
-    """The fixed views evaluated for one model.
-
-    Args:
-        synset: synset id.
-        model: model id.
-        nviews: views wanted, ``<= num_renders``.
-        num_renders: renders available per model.
-        seed: evaluation seed (``Args.eval_seed``).
-
-    Returns:
-        (nviews,) int32 distinct view ids in [0, num_renders): the first ``nviews`` of a
-        permutation seeded by ``(seed, stable_hash("synset/model"))``.
-    """
-    rng = np.random.default_rng([int(seed), stable_hash(f"{synset}/{model}")])
-    return rng.permutation(int(num_renders))[: int(nviews)].astype(np.int32)
-
-
-def split_models(split_file: str | Path, split: str) -> list[tuple[str, str]]:
-    """``(synset, model_id)`` pairs of one split, synsets sorted, models in file order.
-
-    Raises:
-        DataError: missing/invalid split file, or ``split`` absent from it (names the file).
-    """
-    path = Path(split_file)
-    if not path.is_file():
-        raise DataError(f"split file not found: {path}")
-    splits = read_splits(path)
-    if split not in splits:
-        raise DataError(f"split file {path} has no split '{split}' (has {sorted(splits)})")
-    return [(s, m) for s in sorted(splits[split]) for m in splits[split][s]]
 
 
 def _file_pattern(path_fn: Callable[[str, str, int], Path],
@@ -177,56 +108,14 @@ def _read_png(path: tf.Tensor) -> tf.Tensor:
         return tf.identity(raw)
 
 
-class Loader:
-    """Batches of one split of a data root, driven by :class:`training.config.Args`.
+class Loader(LoaderBase):
+    """Batches of one split of a data root as a ``tf.data`` pipeline.
 
-    Args:
-        args: uses ``data_root``, ``split_file`` (or ``val_split_file`` / ``test_split_file``),
-            ``nvox``, ``im_h``, ``im_w``, ``num_renders``, ``prefetch_threads``,
-            ``queue_size``, ``rng_seed`` (training), ``eval_seed`` (evaluation) and the batch
-            sizes: ``batch_size`` / ``im_batch`` for training, ``val_batch_size`` /
-            ``val_im_batch`` for "val", ``test_batch_size`` / ``test_im_batch`` otherwise.
-        split: "train", "val" or "test".
-        training: endless shuffled stream with random views (default: ``split == "train"``)
-            or one deterministic pass with fixed views.
-        batch_size: models per batch (overrides the args).
-        views: views per model ``V`` (overrides the args).
-        drop_remainder: drop a last smaller batch (default: ``training``).
-        with_depth: also read depth maps (skip them for V-LSM to save ~40% of decoding).
-
-    Raises:
-        DataError: the split file is missing or lacks ``split``, the split is empty, or it names
-            models (or voxel files) missing under the data root.
+    Arguments, checks and errors are :class:`data.stream.LoaderBase`'s.
     """
 
-    def __init__(self, args: Args, split: str = "train", *, training: bool | None = None,
-                 batch_size: int | None = None, views: int | None = None,
-                 drop_remainder: bool | None = None, with_depth: bool = True) -> None:
-        self.args = args
-        self.split = split
-        self.training = split == "train" if training is None else bool(training)
-        if self.training:
-            default_bs, default_v = args.batch_size, args.im_batch
-        elif split == "val":
-            default_bs, default_v = args.val_batch_size, args.val_im_batch
-        else:
-            default_bs, default_v = args.test_batch_size, args.test_im_batch
-        self.batch_size = int(batch_size or default_bs)
-        self.views = int(views or default_v)
-        self.num_renders = int(args.num_renders)
-        if not 1 <= self.views <= self.num_renders:
-            raise ValueError(f"views must be in [1, {self.num_renders}], got {self.views}")
-        self.drop_remainder = self.training if drop_remainder is None else bool(drop_remainder)
-        self.with_depth = with_depth
-        self.nvox = int(args.nvox)
-        self.im_hw = (int(args.im_h), int(args.im_w))
-        self.layout = DataLayout(Path(args.data_root))
-        self.split_file = split_path(args.split_file_for(split))
-        self.models = split_models(self.split_file, split)
-        if not self.models:
-            raise DataError(f"split '{split}' of {self.split_file} is empty")
-        self._check_on_disk()
-
+    def __init__(self, args: Args, split: str = "train", **kwargs: Any) -> None:
+        super().__init__(args, split, **kwargs)
         self._synsets = tf.constant([s for s, _ in self.models])
         self._model_ids = tf.constant([m for _, m in self.models])
         self._model_dirs = tf.constant(
@@ -236,52 +125,12 @@ class Loader:
         threads = int(args.prefetch_threads)
         self._parallel = threads if threads > 0 else tf.data.AUTOTUNE
         self._prefetch = max(1, math.ceil(args.queue_size / self.batch_size))
-        logger.info("loader %s: %d models from %s (%s), %d x %d views per batch, %s",
-                    split, len(self.models), self.split_file, self.layout.root,
-                    self.batch_size, self.views, "training" if self.training else "fixed views")
-
-    # -- validation ------------------------------------------------------------------------
-    def _check_on_disk(self) -> None:
-        missing = []
-        for s, m in self.models:
-            if not self.layout.has_model(s, m):
-                missing.append(f"{s}/{m} (no {self.layout.model_dir(s, m)})")
-            elif not self.layout.voxel_path(s, m, self.nvox).is_file():
-                missing.append(f"{s}/{m} (no {self.layout.voxel_path(s, m, self.nvox)})")
-        if missing:
-            shown = "; ".join(missing[:5]) + (f"; ... {len(missing) - 5} more"
-                                              if len(missing) > 5 else "")
-            raise DataError(
-                f"split file {self.split_file} ('{self.split}') names {len(missing)} model(s) "
-                f"not on disk under data root {self.layout.root}: {shown}")
+        self._log_ready("tf.data")
 
     # -- public ----------------------------------------------------------------------------
-    @property
-    def num_models(self) -> int:
-        """Models in the split."""
-        return len(self.models)
-
-    @property
-    def steps_per_epoch(self) -> int:
-        """Batches per pass over the split (the number of evaluation batches)."""
-        if self.drop_remainder:
-            return self.num_models // self.batch_size
-        return math.ceil(self.num_models / self.batch_size)
-
-    def state(self, step: int) -> LoaderState:
-        """The :class:`LoaderState` after ``step`` batches, to store in a checkpoint."""
-        return LoaderState(step=int(step), rng_seed=int(self.args.rng_seed),
-                           batch_size=self.batch_size, im_batch=self.views,
-                           num_models=self.num_models)
-
     def train_views(self, index: int) -> np.ndarray:
         """Views of the ``index``-th example of the training stream: (V,) int32."""
         return self._stream_views(tf.constant(index, tf.int64)).numpy()
-
-    def eval_views(self) -> np.ndarray:
-        """Fixed evaluation views of every model of the split: (num_models, V) int32."""
-        return np.stack([eval_views(s, m, self.views, self.num_renders, self.args.eval_seed)
-                         for s, m in self.models])
 
     def dataset(self, start: int | LoaderState = 0) -> tf.data.Dataset:
         """The ``tf.data.Dataset`` of batches (see the module docstring for the keys).
@@ -293,18 +142,10 @@ class Loader:
         Returns:
             Endless dataset for training; one pass otherwise.
         """
-        if isinstance(start, LoaderState):
-            expected = self.state(start.step)
-            if start != expected:
-                logger.warning("resuming loader from %s but this loader is %s: the sequence "
-                               "will differ from the interrupted run", start, expected)
-            start = start.step
-        start = int(start)
+        start = self._start_step(start)
         if self.training:
             ds = self._train_index(start * self.batch_size)
         else:
-            if start:
-                raise ValueError("start is only supported for the training stream")
             ds = tf.data.Dataset.from_tensor_slices(
                 (np.arange(self.num_models, dtype=np.int64), self.eval_views()))
         ds = ds.map(self._load, num_parallel_calls=self._parallel, deterministic=True)
@@ -432,41 +273,6 @@ def make_dataset(args: Args, split: str = "train", start: int | LoaderState = 0,
                  **kwargs: Any) -> tf.data.Dataset:
     """Shortcut for ``Loader(args, split, **kwargs).dataset(start)``."""
     return Loader(args, split, **kwargs).dataset(start)
-
-
-def load_example(layout: DataLayout, synset: str, model: str, views: Sequence[int],
-                 nvox: int) -> dict[str, Any]:
-    """Read one example with plain numpy (demos, tests); no resizing.
-
-    Args:
-        layout: the data root.
-        synset: synset id.
-        model: model id.
-        views: V view ids.
-        nvox: voxel resolution N.
-
-    Returns:
-        The unbatched keys of the module table as numpy arrays: images (V, H0, W0, 3) float32,
-        K (V, 3, 3) float32, extrinsic (V, 3, 4) float32, voxels (N, N, N, 1) float32,
-        depth (V, H0, W0, 1) float32, view_ids (V,) int32; synset and model_id as str.
-
-    Raises:
-        DataError: a file is missing or malformed (the message names it).
-    """
-    views = [int(v) for v in views]
-    cams = [read_camera(layout.camera_path(synset, model, v)) for v in views]
-    return {
-        "images": np.stack([read_render(layout.render_path(synset, model, v)) for v in views]),
-        "K": np.stack([k for k, _ in cams]).astype(np.float32),
-        "extrinsic": np.stack([e[:3] for _, e in cams]).astype(np.float32),
-        "voxels": read_voxels(layout.voxel_path(synset, model, nvox), nvox)
-        .astype(np.float32)[..., None],
-        "depth": np.stack([read_depth(layout.depth_path(synset, model, v)) for v in views])
-        [..., None],
-        "view_ids": np.asarray(views, np.int32),
-        "synset": synset,
-        "model_id": model,
-    }
 
 
 __all__ = [

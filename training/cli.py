@@ -187,10 +187,9 @@ def val_main(kind: str, argv: Sequence[str] | None = None) -> int:
     (``val/...`` per number of views) into the run's TensorBoard log at the checkpoint's
     iteration, and exits when training has finished and all checkpoints are done.
     """
-    import tensorflow as tf
-
     from training.evaluate import evaluate
     from training.loop import load_trained, read_finished
+    from training.summaries import SummaryWriter
 
     task, args, extra, run_dir = _eval_cli(kind, argv, "Validate the checkpoints of", "val",
                                            _val_extra)
@@ -198,7 +197,7 @@ def val_main(kind: str, argv: Sequence[str] | None = None) -> int:
         return 1
     done_file = run_dir / "val_done.json"
     done: dict[str, Any] = read_json(done_file) if done_file.exists() else {}
-    writer = tf.summary.create_file_writer(str(run_dir / "val"))
+    writer = SummaryWriter(run_dir / "val")
     poll = extra.poll_seconds if extra.poll_seconds is not None else 60.0 * args.sleep_time
     while True:
         finished = read_finished(run_dir) is not None
@@ -208,9 +207,8 @@ def val_main(kind: str, argv: Sequence[str] | None = None) -> int:
             res = evaluate(args, task, model, "val", with_hull=False)
             curve = res.mean()
             scale = 100.0 if res.metric == "iou" else 1.0
-            with writer.as_default(step=it):
-                for k, val in enumerate(curve):
-                    tf.summary.scalar(f"val/{res.metric}/{k + 1}_views", float(val * scale))
+            writer.scalars(it, {f"val/{res.metric}/{k + 1}_views": float(val * scale)
+                                for k, val in enumerate(curve)})
             writer.flush()
             done[path.name] = [float(x * scale) for x in curve]
             write_json(done_file, done)

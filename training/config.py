@@ -111,6 +111,9 @@ class Args:
                                  minimum=0, group="data")
     queue_size: int = _arg(32, "Examples buffered ahead of the model (the loader prefetches "
                            "ceil(queue_size / batch_size) batches).", minimum=1, group="data")
+    loader: str = _arg("auto", "Input pipeline: tf (tf.data), numpy (threads, no TensorFlow "
+                       "needed: JAX-only GPU machines) or auto (tf when TensorFlow is "
+                       "installed, else numpy).", choices=("auto", "tf", "numpy"), group="data")
     eval_seed: int = _arg(1, "Seed of the fixed per-model view choice of val/test (kept apart "
                           "from rng_seed so numbers compare across runs).", minimum=0,
                           group="data")
@@ -166,6 +169,9 @@ class Args:
     niters: int = _arg(100000, "Training iterations.", minimum=1, group="optim")
     ckpt_iters: int = _arg(5000, "Iterations between checkpoints (mvnet-<iteration>).",
                            minimum=1, group="optim")
+    max_minutes: float = _arg(0.0, "Stop training after this many minutes of wall time, with a "
+                              "checkpoint (resume it later with --log RUN); 0: no limit.",
+                              minimum=0.0, group="optim")
     sum_iters: int = _arg(50, "Iterations between image/voxel summaries.", minimum=1,
                           group="optim")
 

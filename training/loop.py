@@ -8,13 +8,16 @@
 * builds the model, Adam (``lr``, ``beta1``) with the release's staircase exponential decay
   (``decay_rate`` every ``decay_steps``), compiles the training step (``tf.function`` or
   ``jax.jit`` through Keras, XLA if ``jit_compile``);
-* reads the training stream of :class:`data.loader.Loader` from the checkpoint's position, so a
-  resumed run sees exactly the batches the uninterrupted run would have seen;
+* reads the training stream of :func:`data.stream.make_loader` (tf.data, or numpy threads where
+  TensorFlow is missing) from the checkpoint's position, so a resumed run sees exactly the
+  batches the uninterrupted run would have seen;
 * writes TensorBoard scalars (loss, learning rate, step time, metrics per number of views) and
   pictures every ``sum_iters``, shows a tqdm bar with loss and it/s, and saves
   ``mvnet-<iteration>`` every ``ckpt_iters`` and at the end (atomically);
 * stops at a non-finite loss with a clear message, without saving the broken weights: the last
-  good checkpoint stays the newest.
+  good checkpoint stays the newest;
+* with ``max_minutes``, stops after that much wall time with a checkpoint (no ``finished.json``:
+  the run is resumable with ``--log``), for time-limited machines and cluster jobs.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from training.checkpoint import (
     save_checkpoint,
 )
 from training.config import Args, save_args
+from training.summaries import SummaryWriter
 from training.tasks import Task, model_inputs
 
 log = logging.getLogger(__name__)
@@ -65,6 +69,7 @@ class TrainResult:
         iteration: iterations done at the end.
         losses: training loss of every iteration run in this call, in order.
         checkpoint: the last checkpoint written (or restored).
+        stopped_early: ``max_minutes`` ran out before ``niters`` (the run is resumable).
     """
 
     run_dir: Path
@@ -72,6 +77,7 @@ class TrainResult:
     iteration: int
     losses: list[float] = field(default_factory=list)
     checkpoint: Path | None = None
+    stopped_early: bool = False
 
 
 def new_run_dir(logdir: str | os.PathLike) -> Path:
@@ -116,32 +122,6 @@ def compile_model(model: keras.Model, task: Task, args: Args,
     optimizer.build(model.trainable_variables)
 
 
-class _Summaries:
-    """TensorBoard writer (TensorFlow's summary ops: the scripts may use TF)."""
-
-    def __init__(self, run_dir: Path) -> None:
-        import tensorflow as tf
-
-        self.tf = tf
-        self.writer = tf.summary.create_file_writer(str(run_dir))
-
-    def scalars(self, step: int, values: dict[str, float]) -> None:
-        with self.writer.as_default(step=step):
-            for k, v in values.items():
-                self.tf.summary.scalar(k, v)
-
-    def images(self, step: int, values: dict[str, np.ndarray]) -> None:
-        with self.writer.as_default(step=step):
-            for k, v in values.items():
-                self.tf.summary.image(k, v, max_outputs=v.shape[0])
-
-    def flush(self) -> None:
-        self.writer.flush()
-
-    def close(self) -> None:
-        self.writer.close()
-
-
 def _resolve_run(args: Args) -> tuple[Path, Path | None]:
     """(run directory, checkpoint to resume from or None)."""
     if args.ckpt:
@@ -173,7 +153,7 @@ def train(args: Args, task: Task, progress: bool = True,
         training.checkpoint.CheckpointError: the checkpoint to resume is missing or mismatched.
         data.io.DataError: the data is missing or malformed (names the file).
     """
-    from data.loader import Loader
+    from data.stream import make_loader
 
     run_dir, ckpt = _resolve_run(args)
     keras.utils.set_random_seed(args.rng_seed)
@@ -200,9 +180,10 @@ def train(args: Args, task: Task, progress: bool = True,
         log.info("nothing to do: checkpoint iteration %d >= niters %d", start, args.niters)
         return result
 
-    loader = Loader(args, "train", with_depth=task.target == "depth")
+    loader = make_loader(args, "train", with_depth=task.target == "depth")
     batches = loader.iterate(start)
-    summaries = _Summaries(run_dir)
+    summaries = SummaryWriter(run_dir)
+    t_start = time.monotonic()
     bar = tqdm(total=args.niters, initial=start, desc=f"train {task.kind}", unit="it",
                disable=not progress, dynamic_ncols=True)
     ema_loss = None
@@ -236,13 +217,21 @@ def train(args: Args, task: Task, progress: bool = True,
                                        for k, v in task.scalar_summaries(metrics).items()})
                 summaries.images(it, task.image_summaries(batch, pred))
                 summaries.flush()
-            if it % args.ckpt_iters == 0 or it == args.niters:
+            out_of_time = (args.max_minutes > 0
+                           and time.monotonic() - t_start > 60.0 * args.max_minutes)
+            if it % args.ckpt_iters == 0 or it == args.niters or out_of_time:
                 result.checkpoint = save_checkpoint(
                     run_dir, it, model, optimizer,
                     state={"data_step": it, "rng_seed": args.rng_seed, "task": task.kind})
-        write_json(run_dir / FINISHED, {"iteration": result.iteration,
-                                        "checkpoint": result.checkpoint.name
-                                        if result.checkpoint else None})
+            if out_of_time and it < args.niters:
+                result.stopped_early = True
+                log.info("max_minutes %.1f reached at iteration %d: saved %s; resume with "
+                         "--log %s", args.max_minutes, it, result.checkpoint.name, run_dir)
+                break
+        else:
+            write_json(run_dir / FINISHED, {"iteration": result.iteration,
+                                            "checkpoint": result.checkpoint.name
+                                            if result.checkpoint else None})
     finally:
         bar.close()
         summaries.close()

@@ -197,3 +197,15 @@ def test_mesh_folder_errors_name_the_path(tmp_path):
     with pytest.raises(RuntimeError, match="broken"):
         build.build(build.mesh_jobs(tmp_path / "bad"), tmp_path / "out", workers=1,
                     progress=False)
+
+
+def test_build_only_some_splits(tmp_path):
+    """`--splits test` builds exactly the test models; the root's split file stays whole."""
+    root = tmp_path / "d"
+    argv = ["synth", "--per_class", "5", "--classes", "03001627", "--root", str(root),
+            "--workers", "1", "--quiet"]
+    assert build.main([*argv, "--splits", "test"]) == 0
+    splits = io.read_splits(root / "splits.json")
+    assert sum(len(v) for sp in splits.values() for v in sp.values()) == 5
+    built = set(DataLayout(root).iter_models())
+    assert built == {("03001627", m) for m in splits["test"]["03001627"]} and built

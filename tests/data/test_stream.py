@@ -1,0 +1,143 @@
+"""Tests of the TensorFlow-free numpy loader (data/stream.py) against the tf.data loader."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from data.io import DataError
+from data.loader import Loader
+from data.stream import LoaderState, NumpyLoader, make_loader, resize_views
+from tests.conftest import FakeRoot
+from tests.data.test_loader import make_args
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def tf_batches(loader: Loader) -> list[dict[str, np.ndarray]]:
+    out = []
+    for batch in loader.dataset(0):
+        b = {k: v.numpy() for k, v in batch.items()}
+        b["synset"] = b["synset"].astype(str)
+        b["model_id"] = b["model_id"].astype(str)
+        out.append(b)
+    return out
+
+
+@pytest.mark.parametrize("hw", [None, (32, 48)])
+def test_eval_batches_match_tf_loader(fake_data_root: FakeRoot, hw):
+    """Same models, order, views, K, voxels and depth; images to float rounding."""
+    over = {"im_h": hw[0], "im_w": hw[1]} if hw else {}
+    args = make_args(fake_data_root, **over)
+    # the train split (6 models) in evaluation mode: batches of 4 and 2
+    ref = tf_batches(Loader(args, "train", training=False, batch_size=4, views=3))
+    got = list(NumpyLoader(args, "train", training=False, batch_size=4, views=3).iterate())
+    assert len(got) == len(ref) >= 2
+    assert len(got[-1]["images"]) == len(ref[-1]["images"])  # the last, smaller batch
+    for g, r in zip(got, ref, strict=True):
+        assert set(g) == set(r)
+        for k in ("synset", "model_id", "view_ids", "voxels", "extrinsic"):
+            np.testing.assert_array_equal(g[k], r[k], err_msg=k)
+        np.testing.assert_allclose(g["K"], r["K"], rtol=1e-6, err_msg="K")
+        np.testing.assert_array_equal(g["depth"], r["depth"])
+        assert g["images"].dtype == np.float32 and g["images"].shape == r["images"].shape
+        np.testing.assert_allclose(g["images"], r["images"], atol=2e-3)
+
+
+def test_train_stream_views_epochs_and_resume(fake_data_root: FakeRoot):
+    n = len(fake_data_root.splits["train"])
+    args = make_args(fake_data_root, batch_size=2, im_batch=3, rng_seed=5)
+    loader = NumpyLoader(args, "train", with_depth=False)
+    it = loader.iterate()
+    first = [next(it) for _ in range(n)]  # two epochs of n / 2 batches
+    assert "depth" not in first[0]
+    models = [(s, m) for b in first for s, m in zip(b["synset"], b["model_id"], strict=True)]
+    epoch1, epoch2 = models[:n], models[n:]
+    assert sorted(epoch1) == sorted(epoch2) == sorted(loader.models)  # each epoch visits all
+    assert epoch1 != epoch2  # in a fresh order
+    for b in first:
+        assert all(len(set(v)) == 3 for v in b["view_ids"])
+    # resuming at step k (an int or a saved state) yields what continuing would have yielded
+    k = 3
+    for start in (k, loader.state(k), LoaderState.from_dict(loader.state(k).to_dict())):
+        again = next(NumpyLoader(args, "train", with_depth=False).iterate(start))
+        for key in ("images", "view_ids", "K", "voxels"):
+            np.testing.assert_array_equal(again[key], first[k][key])
+    # another seed gives another stream
+    other = next(NumpyLoader(args.replace(rng_seed=6), "train").iterate())
+    assert not np.array_equal(other["view_ids"], first[0]["view_ids"])
+
+
+def test_resize_views_against_numpy_reference():
+    """2x box-like downsampling: PIL's antialiased bilinear is a [1, 3, 3, 1] / 8 filter."""
+    rng = np.random.default_rng(0)
+    im = rng.random((2, 8, 12, 3), dtype=np.float32)
+    depth = rng.random((2, 8, 12, 1), dtype=np.float32)
+    K = np.tile(np.array([[10.0, 0, 6], [0, 10, 4], [0, 0, 1]], np.float32), (2, 1, 1))
+    out, K2, d2 = resize_views(im, K, (4, 6), depth)
+    w = np.array([1, 3, 3, 1], np.float64) / 8
+    pad = np.pad(im.astype(np.float64), ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
+    ref = np.zeros((2, 4, 6, 3))
+    for i in range(4):
+        for j in range(6):
+            patch = pad[:, 2 * i:2 * i + 4, 2 * j:2 * j + 4]
+            ref[:, i, j] = np.einsum("a,b,vabc->vc", w, w, patch)
+    # edge rows/cols: PIL renormalises the clipped filter instead of repeating the edge
+    np.testing.assert_allclose(out[:, 1:-1, 1:-1], ref[:, 1:-1, 1:-1], atol=1e-5)
+    np.testing.assert_array_equal(d2, depth[:, 1::2, 1::2])  # pixel-centre nearest
+    np.testing.assert_allclose(K2[:, 0], K[:, 0] * 0.5)
+    np.testing.assert_allclose(K2[:, 1], K[:, 1] * 0.5)
+    np.testing.assert_array_equal(K2[:, 2], K[:, 2])
+    same, K3, d3 = resize_views(im, K, (8, 12), depth)
+    np.testing.assert_array_equal(same, im)
+    assert d3 is depth
+
+
+def test_missing_and_corrupt_files_are_named(fake_data_root: FakeRoot, tmp_path: Path):
+    root = tmp_path / "data"
+    shutil.copytree(fake_data_root.root, root)
+    broken = FakeRoot(root=root, split_file=root / "splits.json", splits=fake_data_root.splits,
+                      boxes=fake_data_root.boxes)
+    args = make_args(broken, test_im_batch=20)
+    loader = NumpyLoader(args, "test")
+    s, m = loader.models[1]
+    bad = loader.layout.render_path(s, m, 7)
+    bad.write_bytes(bad.read_bytes()[:100])
+    with pytest.raises(DataError, match=str(bad)):
+        list(loader.iterate())
+    bad.unlink()
+    with pytest.raises(DataError, match=str(bad)):
+        list(NumpyLoader(args, "test").iterate())
+
+
+def test_make_loader_choice(fake_data_root: FakeRoot):
+    args = make_args(fake_data_root)
+    assert isinstance(make_loader(args.replace(loader="numpy"), "val"), NumpyLoader)
+    assert isinstance(make_loader(args.replace(loader="tf"), "val"), Loader)
+    assert isinstance(make_loader(args, "val"), Loader)  # auto, TensorFlow installed here
+
+
+def test_stream_and_training_modules_import_without_tensorflow(fake_data_root: FakeRoot):
+    """What a JAX-only GPU machine runs: no module on its path may import TensorFlow."""
+    code = (
+        "import sys; sys.modules['tensorflow'] = None\n"  # any `import tensorflow` now fails
+        "import importlib.util as u; u.find_spec = (lambda f: lambda n, *a: None if n == "
+        "'tensorflow' else f(n, *a))(u.find_spec)\n"
+        "import os; os.environ['KERAS_BACKEND'] = 'jax'\n"
+        "from training.config import load_args\n"
+        "from data.stream import make_loader, NumpyLoader\n"
+        "import training.loop, training.evaluate, training.cli, training.summaries\n"
+        f"args = load_args(None, {{'data_root': {str(fake_data_root.root)!r}, "
+        f"'split_file': {str(fake_data_root.split_file)!r}}})\n"
+        "loader = make_loader(args, 'val')\n"
+        "assert isinstance(loader, NumpyLoader), loader\n"
+        "b = next(loader.iterate()); print(b['images'].shape)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
