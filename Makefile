@@ -28,7 +28,7 @@ quickstart: venv
 # The test suite: everything under TensorFlow, then the backend-agnostic ops and the numerical
 # model tests (norms, conv padding rules, recurrent cells, whole models) under JAX.
 JAX_TESTS := tests/ops tests/models/test_norms.py tests/models/test_layers.py \
-	tests/models/test_conv_rnns.py tests/models/test_lsm.py
+	tests/models/test_conv_rnns.py tests/models/test_lsm.py tests/models/test_depth_head.py
 test: venv
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q tests
