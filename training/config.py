@@ -170,7 +170,8 @@ class Args:
     ckpt_iters: int = _arg(5000, "Iterations between checkpoints (mvnet-<iteration>).",
                            minimum=1, group="optim")
     max_minutes: float = _arg(0.0, "Stop training after this many minutes of wall time, with a "
-                              "checkpoint (resume it later with --log RUN); 0: no limit.",
+                              "checkpoint (resume it later with --log RUN, which keeps the "
+                              "limit unless given --max_minutes again); 0: no limit.",
                               minimum=0.0, group="optim")
     sum_iters: int = _arg(50, "Iterations between image/voxel summaries.", minimum=1,
                           group="optim")

@@ -68,6 +68,24 @@ class _NaNTask(Task):
         return super().keras_loss(y_true, y_pred) * keras.ops.convert_to_tensor(float("nan"))
 
 
+def test_max_minutes_stops_with_a_checkpoint_and_resumes_on_the_numpy_loader(tiny_root,
+                                                                             tmp_path):
+    """A time-limited run (numpy loader, as on JAX-only machines) ends with a resumable
+    checkpoint and no finished.json; resuming gives the uninterrupted run's losses."""
+    full = train(tiny_args(tiny_root, tmp_path / "a", niters=4, loader="numpy"), VLSM_TASK,
+                 progress=False)
+    cut = train(tiny_args(tiny_root, tmp_path / "b", niters=4, loader="numpy",
+                          max_minutes=1e-9), VLSM_TASK, progress=False)
+    assert cut.stopped_early and cut.iteration == 1 and len(cut.losses) == 1
+    assert cut.checkpoint is not None and cut.checkpoint.name == "mvnet-1"
+    assert not (cut.run_dir / "finished.json").exists()
+    rest = train(tiny_args(tiny_root, tmp_path / "b", niters=4, loader="numpy",
+                           log=str(cut.run_dir)), VLSM_TASK, progress=False)
+    assert rest.start == 1 and not rest.stopped_early
+    assert (cut.run_dir / "finished.json").exists()
+    np.testing.assert_allclose(cut.losses + rest.losses, full.losses, rtol=1e-5)
+
+
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_root, tmp_path):
     good = train(tiny_args(tiny_root, tmp_path, niters=2, ckpt_iters=2), VLSM_TASK,
                  progress=False)
