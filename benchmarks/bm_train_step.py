@@ -35,6 +35,7 @@ CONFIGS = {
     "quick_dlsm": ("dlsm", "args/args_dlsm_quick.json", {}),
     "cpu_dlsm": ("dlsm", "args/args_dlsm_cpu.json", {}),
     "cpu_vlsm": ("vlsm", "args/args_vlsm_cpu.json", {}),
+    "gpu_dlsm": ("dlsm", "args/args_dlsm_gpu.json", {}),
 }
 
 
