@@ -22,6 +22,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = {"vlsm": REPO / "demo_vlsm.ipynb", "dlsm": REPO / "demo_dlsm.ipynb"}
+#: The shipped model each notebook runs by default (the D-LSM demo: the mask-head model).
+DEFAULT_MODELS = {"vlsm": "pretrained/vlsm_cpu", "dlsm": "pretrained/dlsm_mask_cpu"}
 #: Seconds one cell may take (the whole notebook takes ~15-30 s on 2 cores).
 CELL_TIMEOUT = 300
 PLOTLY_MIME = "application/vnd.plotly.v1+json"
@@ -79,9 +81,11 @@ def test_stored_notebook_has_no_outputs(kind):
     # The parameters cell comes first and defines the documented knobs.
     params = _cells_by_tag(nb, "parameters")
     assert params and params[0] is code[0]
+    default_model = DEFAULT_MODELS[kind]
     for name in ("MODEL_DIR", "CKPT", "DATA_ROOT", "N_MODELS", "LSM_DEMO_DATA_ROOT",
-                 "LSM_DEMO_MODEL_DIR", f"pretrained/{kind}_cpu"):
+                 "LSM_DEMO_MODEL_DIR", f'"{default_model}"'):
         assert name in params[0].source
+    assert (REPO / default_model / "args.json").is_file()  # a shipped model
     assert _cells_by_tag(nb, "own-views")
 
 
