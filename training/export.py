@@ -74,21 +74,12 @@ def depth_to_points(depth: np.ndarray, K: np.ndarray, extrinsic: np.ndarray,
     return (cam - t) @ R, np.stack([v, u], axis=1)
 
 
-def prediction_depth(pred: Any) -> np.ndarray:
-    """The depth map of a D-LSM output of either depth head, as numpy.
+def _depth_map(pred: Any) -> np.ndarray:
+    """A D-LSM output of either depth head as its ``(..., 1)`` depth map (numpy, scene units):
+    :meth:`training.tasks.Task.prediction`, the one place that applies the head."""
+    from training.tasks import DLSM_TASK
 
-    Args:
-        pred: ``(..., 1)`` depth (release head; returned as is) or ``(..., 2)`` depth and
-            foreground logit (mask head), scene units.
-
-    Returns:
-        ``(..., 1)`` depth, scene units (:func:`ops.depth_head.depth_from_head`).
-    """
-    import keras
-
-    from ops.depth_head import depth_from_head
-
-    return np.asarray(keras.ops.convert_to_numpy(depth_from_head(pred)))
+    return DLSM_TASK.prediction(pred)
 
 
 #: Points farther than this outside the grid cube are dropped when fusing (one 32^3 voxel).
@@ -145,7 +136,7 @@ def save_prediction(kind: str, item: dict[str, Any], pred: np.ndarray, folder: P
         kind: ``"vlsm"`` or ``"dlsm"``.
         item: one example (unbatched loader keys).
         pred: logits (T, N, N, N, 1) or depth (T, V, H, W, 1) (or the mask head's
-            (T, V, H, W, 2), saved as its depth map: :func:`prediction_depth`).
+            (T, V, H, W, 2), saved as its depth map).
         folder: output folder.
         thresh: iso-level of the meshes.
 
@@ -169,7 +160,7 @@ def save_prediction(kind: str, item: dict[str, Any], pred: np.ndarray, folder: P
                 _export(mesh, q)
                 out.append(q)
     else:
-        pred = prediction_depth(pred)
+        pred = _depth_map(pred)
         depth = pred[-1, ..., 0]
         p = folder / f"{stem}.npz"
         atomic_write(p, lambda f: np.savez_compressed(
@@ -199,7 +190,7 @@ def contact_sheet(kind: str, entries: Sequence[dict[str, Any]], path: Path) -> P
             right = pictures.voxel_panels(probs[None], item["voxels"][None],
                                           scale=max(1, views.shape[0] // probs.shape[1]))[0]
         else:
-            right = pictures.depth_panels(prediction_depth(pred)[None], item["depth"][None])[0]
+            right = pictures.depth_panels(_depth_map(pred)[None], item["depth"][None])[0]
             right = right[::2, ::2]
         h = max(views.shape[0], right.shape[0])
         pad = [np.pad(a, ((0, h - a.shape[0]), (0, 8), (0, 0)), constant_values=255)
