@@ -41,7 +41,7 @@ if [[ " $STAGES " == *" data "* ]]; then
 fi
 
 # one share of the GPU's memory per run (JAX would otherwise take 75% for the first)
-frac=$(python3 -c "print(round(0.9 / $#, 2))")
+frac=$("$PY" -c "print(round(0.9 / $#, 2))")
 pids=()
 for spec in "$@"; do
     [[ " $STAGES " == *" train "* ]] || break
