@@ -11,17 +11,53 @@ asserts. Example::
 
 Peak memory is the process's maximum resident set size (``ru_maxrss``), which includes the
 Python interpreter and the framework (about 0.6 GB for TensorFlow alone).
+
+Side by side with the original release (``--original``)
+--------------------------------------------------------
+With ``--original`` every selected configuration that has a counterpart in the original LSM
+release (akar43/lsm) is also timed there, in the same invocation, with the same number of
+timed steps and warm-up steps; original and ours alternate (``--rounds`` repeats the pair).
+The original runs under ``tf.compat.v1`` through the external tool ``--orig_tool`` (default
+``../shared/tools/orig/bench_orig.py`` next to this repository), which extracts the original
+code from a bare clone of akar43/lsm (``$LSM_MIRROR``, or the first ``.mirror/akar43+lsm/repo``
+in a folder above the tool). That tool is imported only in its own subprocess (it disables
+TF2 behaviour) and nothing of the original release is stored here. Counterparts:
+
+==================== ====================================================================
+``release_vlsm``     ``vlsm``: V-LSM train step, 8 models x 4 views, 224 px, 32^3
+``release_vlsm_2x4`` ``vlsm_quick``: the same with 2 models
+``release_dlsm``     ``dlsm``: D-LSM train step, 2 models x 4 views, 224 px
+``unproject``        ``splat``: the unprojection alone (``benchmarks/bm_unproject.py``, the
+                     mode training uses), 32 views of 112x112x32 -> 32^3, forward and
+                     forward + backward; only with ``--original``
+==================== ====================================================================
+
+Other configurations are timed on our side only. The table gives the median seconds per step
+of each side (min-max when there are several), the ratio original / ours (above 1: ours is
+faster) and the peak RSS of each side, under a header with the machine, the date, the commits
+and the library versions. ``--markdown FILE`` appends the same block as a dated section::
+
+    python benchmarks/bm_train_step.py --original \\
+        --configs release_vlsm_2x4 release_vlsm release_dlsm unproject --steps 3
+    python benchmarks/bm_train_step.py --original --configs release_vlsm_2x4 --steps 1 --warmup 0
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import importlib.metadata
+import importlib.util
 import json
 import os
+import platform
 import resource
+import shlex
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,8 +74,44 @@ CONFIGS = {
     "gpu_dlsm": ("dlsm", "args/args_dlsm_gpu.json", {}),
 }
 
+#: Pseudo-configuration (``--original`` only): the paper-size unprojection, original ``splat``.
+UNPROJECT = "unproject"
 
-def _one(name: str, steps: int, overrides: dict) -> dict:
+
+@dataclass(frozen=True)
+class OrigCase:
+    """A case of the original's benchmark tool (``bench_orig.py``) and what it builds."""
+
+    case: str  # its name in bench_orig.py (--cases)
+    which: str  # "vlsm" | "dlsm" | "splat"
+    batch: int  # models per batch (4 views each)
+    what: str  # table description
+
+
+#: Our configuration -> the original's matching case (batch sizes as bench_orig.py sets them).
+ORIGINAL_CASES: dict[str, OrigCase] = {
+    "release_vlsm": OrigCase("vlsm", "vlsm", 8, "V-LSM train step, 224 px, 32^3"),
+    "release_vlsm_2x4": OrigCase("vlsm_quick", "vlsm", 2, "V-LSM train step, 224 px, 32^3"),
+    "release_dlsm": OrigCase("dlsm", "dlsm", 2, "D-LSM train step, 224 px"),
+    UNPROJECT: OrigCase("splat", "splat", 8, "unprojection, 112x112x32 feature maps -> 32^3"),
+}
+
+DEFAULT_ORIG_TOOL = REPO.parent / "shared" / "tools" / "orig" / "bench_orig.py"
+UNPROJECT_SCRIPT = REPO / "benchmarks" / "bm_unproject.py"
+#: Our unprojection mode per backend: what a training step uses (``docs/benchmarks_ops.md``).
+UNPROJECT_MODE = {"tensorflow": "graph", "jax": "jit"}
+
+
+def _peak_rss_gb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
+
+
+def _one(name: str, steps: int, overrides: dict, warmup: int = 1) -> dict:
+    """Build, compile and time configuration ``name`` in this process.
+
+    The first step (tracing) is timed on its own, then ``warmup`` untimed steps, then ``steps``
+    timed ones (``step_s`` is their median, ``step_times_s`` all of them).
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
     import numpy as np
@@ -72,7 +144,8 @@ def _one(name: str, steps: int, overrides: dict) -> dict:
     t0 = time.perf_counter()
     model.train_on_batch(x, y)
     first = time.perf_counter() - t0
-    model.train_on_batch(x, y)
+    for _ in range(warmup):
+        model.train_on_batch(x, y)
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
@@ -88,8 +161,333 @@ def _one(name: str, steps: int, overrides: dict) -> dict:
         "params": params,
         "first_step_s": round(first, 2),
         "step_s": round(float(np.median(times)), 3),
-        "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2),
+        "peak_rss_gb": _peak_rss_gb(),
+        "step_times_s": [round(t, 4) for t in times],
     }
+
+
+def _orig_one(tool: Path, name: str, steps: int, warmup: int) -> dict:
+    """Time the original's counterpart of ``name`` in this process, by importing ``tool``.
+
+    Only ever called in a subprocess of its own: importing the tool disables TF2 behaviour.
+    ``warmup`` here counts the original's untimed session runs, its first one included.
+    """
+    spec = importlib.util.spec_from_file_location("bench_orig", tool)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {tool}")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    c = ORIGINAL_CASES[name]
+    if c.which == "splat":
+        fwd, fwdbwd, build, wall = bench.bench_splat(steps, warmup, 0, "zero")
+        times, note = {"fwd": fwd, "fwdbwd": fwdbwd}, ""
+    else:
+        ts, build, wall, note = bench.bench_model(c.which, c.batch, steps, warmup, 0, "zero")
+        times = {"step": ts}
+    return {
+        "case": c.case,
+        "times_s": {k: [round(float(t), 4) for t in v] for k, v in times.items()},
+        "build_s": round(build, 1),
+        "wall_s": round(wall, 1),
+        "note": note,
+        "commit": bench.O.load_orig().commit,
+        "peak_rss_gb": _peak_rss_gb(),
+    }
+
+
+def _run_child(cmd: list[str], prefix: str, label: str, env: dict | None = None) -> dict | None:
+    """Run ``cmd``; the JSON of its last stdout line starting with ``prefix`` (less a leading
+    ``"RESULT "`` marker), else ``None`` (after printing the end of its stderr)."""
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=REPO)
+    line = next((ln for ln in reversed(out.stdout.splitlines()) if ln.startswith(prefix)), None)
+    if out.returncode or line is None:
+        print(f"{label} failed (exit {out.returncode}):\n{out.stderr[-2000:]}", file=sys.stderr)
+        return None
+    return json.loads(line.removeprefix("RESULT "))
+
+
+def _ours_cmd(name: str, steps: int, warmup: int, sets: list[str]) -> list[str]:
+    opts = f"--_child {name} --steps {steps} --warmup {warmup}".split()
+    return [sys.executable, __file__, *opts, "--set", *sets]
+
+
+def _legacy(a: argparse.Namespace) -> None:
+    """Our configurations only: the table of ``_one``'s results (the default mode)."""
+    from tabulate import tabulate
+
+    rows = []
+    for name in a.configs:
+        res = _run_child(_ours_cmd(name, a.steps, a.warmup, a.set), "RESULT ", name)
+        if res is None:
+            continue
+        res.pop("step_times_s")
+        rows.append(res)
+        print(f"done {name}", file=sys.stderr)
+    print(tabulate(rows, headers="keys"))
+
+
+# --------------------------------------------------------------------------------------------
+# --original: side by side with the original release
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One line of the side-by-side table: per-step times of each side, pooled over rounds."""
+
+    config: str
+    what: str
+    batch: str = ""
+    orig: list[float] = field(default_factory=list)
+    ours: list[float] = field(default_factory=list)
+    orig_rss: float | None = None
+    ours_rss: float | None = None
+    has_orig: bool = True
+    failed: set[str] = field(default_factory=set)
+    backend: str = ""
+
+
+def _find_mirror(tool: Path) -> Path:
+    """Where the tool looks for the akar43/lsm bare clone (``orig_lsm._find_mirror``)."""
+    if os.environ.get("LSM_MIRROR"):
+        return Path(os.environ["LSM_MIRROR"])
+    for d in tool.resolve().parent.parents:
+        if (d / ".mirror" / "akar43+lsm" / "repo").is_dir():
+            return d / ".mirror" / "akar43+lsm" / "repo"
+    return tool.resolve().parent / ".mirror" / "akar43+lsm" / "repo"
+
+
+def _git(*args: str, cwd: Path) -> str:
+    try:
+        out = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return out.stdout.strip()
+
+
+def _check_original(tool: Path) -> tuple[Path, str]:
+    """The mirror and its short commit; exits with a one-line message if either is missing."""
+    if not tool.is_file():
+        sys.exit(f"--original: the original's benchmark tool is missing: {tool} (see --orig_tool)")
+    mirror = _find_mirror(tool)
+    commit = _git("rev-parse", "--short", "HEAD", cwd=mirror) if mirror.is_dir() else ""
+    if not commit:
+        sys.exit(
+            f"--original: no akar43/lsm mirror at {mirror} (set LSM_MIRROR to a bare clone of "
+            f"github.com/akar43/lsm, or put one at .mirror/akar43+lsm/repo above {tool.parent})"
+        )
+    return mirror, commit
+
+
+def _version(*dists: str) -> str:
+    for d in dists:
+        try:
+            return importlib.metadata.version(d)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "not installed"
+
+
+def _cpu() -> tuple[str, list[str]]:
+    """CPU model name and the flags that matter for these kernels, from /proc/cpuinfo."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return model, []
+    for ln in text.splitlines():
+        key, _, val = ln.partition(":")
+        if key.strip() == "model name" and val.strip():
+            model = val.strip()
+        elif key.strip() == "flags":
+            flags = set(val.split())
+            break
+    wanted = ["avx2", "avx512f", "avx512_bf16"] + sorted(f for f in flags if f.startswith("amx"))
+    return model, [f if f in flags else f"no {f}" for f in wanted]
+
+
+def _header(
+    a: argparse.Namespace, mirror: Path, orig_commit: str, backend: str, load0: float
+) -> list[str]:
+    model, flags = _cpu()
+    ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    ours = _git("rev-parse", "--short", "HEAD", cwd=REPO) or "unknown"
+    if _git("status", "--porcelain", "--untracked-files=no", cwd=REPO):
+        ours += " (with uncommitted changes)"
+    load1 = os.getloadavg()[0]
+    steps = f"{a.steps} timed steps" + (
+        f" ({a.splat_steps} calls for the unprojection)" if UNPROJECT in a.configs else ""
+    )
+    lines = [
+        "command: `" + shlex.join(["python", "benchmarks/bm_train_step.py", *sys.argv[1:]]) + "`",
+        f"machine: {model}, {ncpu} CPUs ({', '.join(flags) or 'flags unknown'}); "
+        f"1-min load average {load0:.2f} at start, {load1:.2f} at end",
+        "date: " + datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        f"this repository: commit {ours}; backend {backend}",
+        f"original: akar43/lsm commit {orig_commit} ({mirror}) under tf.compat.v1 "
+        f"(graph mode, TF default threads, out-of-range gathers -> 0), via {a.orig_tool}",
+        f"software: Python {platform.python_version()}, "
+        f"TensorFlow {_version('tensorflow', 'tensorflow-cpu')}, Keras {_version('keras')}, "
+        f"JAX {_version('jax')}",
+        f"timing: per side, median of {steps} after the first step + {a.warmup} warm-up "
+        f"step(s) (the original: {a.warmup + 1} untimed session run(s) after building its graph); "
+        f"{a.rounds} round(s), original then ours; random inputs; "
+        "ratio = original s / ours s (above 1: ours faster)",
+    ]
+    if a.set:
+        lines.append("ours with overrides: " + " ".join(a.set))
+    return lines
+
+
+def _cell(ts: list[float], ok: bool) -> str:
+    if not ts:
+        return "failed" if not ok else ""
+    import numpy as np
+
+    med = f"{float(np.median(ts)):.3f}"
+    return med if len(ts) == 1 else f"{med} ({min(ts):.3f}-{max(ts):.3f})"
+
+
+def _ratio(r: Row) -> str:
+    if not (r.orig and r.ours):
+        return ""
+    import numpy as np
+
+    x = float(np.median(r.orig)) / float(np.median(r.ours))
+    return f"{x:.2f}x" + ("" if round(x, 2) >= 1 else " (ours slower)")
+
+
+def _gb(x: float | None) -> str:
+    return "" if x is None else f"{x:.2f}"
+
+
+KIND_NAME = {"vlsm": "V-LSM", "dlsm": "D-LSM"}
+
+
+def _run_config(
+    a: argparse.Namespace, name: str, tool: Path, backend: str, orig_env: dict, rows: list[Row]
+) -> None:
+    """Time ``name`` on both sides, ``a.rounds`` times, original first; append its rows."""
+    case = ORIGINAL_CASES.get(name)
+    mode = UNPROJECT_MODE.get(backend, "graph")
+    if name == UNPROJECT:
+        todo = [
+            Row(name, f"{case.what}, {which} [ours: {mode}]", "8x4 views")
+            for which in ("forward", "forward+backward")
+        ]
+    else:
+        what = case.what if case else f"{KIND_NAME[CONFIGS[name][0]]} train step"
+        todo = [Row(name, what, has_orig=case is not None)]
+    rows.extend(todo)
+    for rnd in range(a.rounds):
+        tag = f"{name} (round {rnd + 1}/{a.rounds})"
+        if case is not None:
+            steps = a.splat_steps if name == UNPROJECT else a.steps
+            opts = f"--_orig_child {name} --steps {steps} --warmup {a.warmup + 1}".split()
+            cmd = [sys.executable, __file__, *opts, "--orig_tool", str(tool)]
+            res = _run_child(cmd, "RESULT ", f"original {tag}", orig_env)
+            if res is None:
+                for r in todo:
+                    r.failed.add("original")
+            else:
+                keys = ["fwd", "fwdbwd"] if name == UNPROJECT else ["step"]
+                for r, k in zip(todo, keys, strict=True):
+                    r.orig += res["times_s"][k]
+                if name != UNPROJECT:
+                    todo[0].orig_rss = max(todo[0].orig_rss or 0.0, res["peak_rss_gb"])
+                print(
+                    f"done original {tag}: build {res['build_s']} s, wall {res['wall_s']} s "
+                    f"{res['note']}",
+                    file=sys.stderr,
+                )
+        if name == UNPROJECT:
+            env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+            for r, which in zip(todo, ["fwd", "fwdbwd"], strict=True):
+                opts = f"--single {mode} {which} --repeats {a.splat_steps} --warmup {a.warmup}"
+                cmd = [sys.executable, str(UNPROJECT_SCRIPT), *opts.split()]
+                res = _run_child(cmd, "{", f"ours {tag} {which}", env)
+                if res is None:
+                    r.failed.add("ours")
+                else:
+                    r.ours += res["times_s"]
+        else:
+            r = todo[0]
+            res = _run_child(_ours_cmd(name, a.steps, a.warmup, a.set), "RESULT ", f"ours {tag}")
+            if res is None:
+                r.failed.add("ours")
+                continue
+            r.ours += res["step_times_s"]
+            r.ours_rss = max(r.ours_rss or 0.0, res["peak_rss_gb"])
+            r.batch, r.backend = f"{res['batch']}, {res['image']} px", res["backend"]
+            if case is not None and res["batch"] != f"{case.batch}x4" and "!" not in r.what:
+                r.what += f" (batches differ: original {case.batch}x4!)"
+        print(f"done ours {tag}", file=sys.stderr)
+
+
+def _side_by_side(a: argparse.Namespace) -> None:
+    """Original and ours alternately for every selected configuration; one table."""
+    from tabulate import tabulate
+
+    tool = Path(a.orig_tool)
+    mirror, orig_commit = _check_original(tool)
+    load0 = os.getloadavg()[0]
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="bm_orig_") as tmp:
+        # The tool extracts the original sources into a new temp dir per process: keep them here.
+        orig_env = dict(os.environ, TMPDIR=tmp, KERAS_BACKEND="tensorflow")
+        orig_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        for name in a.configs:
+            _run_config(a, name, tool, backend, orig_env, rows)
+            backend = rows[-1].backend or backend
+    head = _header(a, mirror, orig_commit, backend, load0)
+    table = tabulate(
+        [
+            [
+                r.config,
+                ORIGINAL_CASES[r.config].case if r.has_orig else "-",
+                r.what,
+                r.batch,
+                f"{len(r.orig) if r.has_orig else '-'}/{len(r.ours)}",
+                _cell(r.orig, "original" not in r.failed) if r.has_orig else "-",
+                _cell(r.ours, "ours" not in r.failed),
+                _ratio(r),
+                _gb(r.orig_rss),
+                _gb(r.ours_rss),
+            ]
+            for r in rows
+        ],
+        headers=[
+            "config",
+            "original case",
+            "what",
+            "batch",
+            "n (orig/ours)",
+            "original s/step",
+            "ours s/step",
+            "original / ours",
+            "original peak RSS GB",
+            "ours peak RSS GB",
+        ],
+        tablefmt="github",
+        disable_numparse=True,
+    )
+    print("\n" + "\n".join(head) + "\n\n" + table)
+    if a.markdown:
+        date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")
+        block = (
+            f"\n## Side by side with the original release ({date})\n\n"
+            + "\n".join(f"- {ln}" for ln in head)
+            + "\n\nSeconds per step (per call for the unprojection): median (min-max).\n\n"
+            + table
+            + "\n"
+        )
+        path = Path(a.markdown)
+        if path.exists() and path.read_text() and not path.read_text().endswith("\n"):
+            block = "\n" + block
+        with path.open("a") as f:
+            f.write(block)
+        print(f"appended to {path}", file=sys.stderr)
 
 
 def main() -> None:
@@ -100,9 +498,17 @@ def main() -> None:
         "--configs",
         nargs="+",
         default=["quick_vlsm", "release_vlsm_2x4", "release_vlsm"],
-        choices=sorted(CONFIGS),
+        choices=sorted([*CONFIGS, UNPROJECT]),
+        help=f"configurations ({UNPROJECT!r} only with --original)",
     )
-    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--steps", type=int, default=3, help="timed steps (median reported)")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="untimed steps after the first (tracing) step; default 1. With --original the "
+        "original gets 1 + this many untimed session runs",
+    )
     p.add_argument(
         "--set",
         nargs="*",
@@ -110,25 +516,55 @@ def main() -> None:
         metavar="KEY=VALUE",
         help="overrides (JSON values), e.g. jit_compile=false im_channels=16",
     )
+    p.add_argument(
+        "--original",
+        action="store_true",
+        help="also time the original release's matching case (see above); one side-by-side table",
+    )
+    p.add_argument(
+        "--orig_tool",
+        default=str(DEFAULT_ORIG_TOOL),
+        help="the original's benchmark tool bench_orig.py (default: %(default)s)",
+    )
+    p.add_argument(
+        "--rounds", type=int, default=1, help="with --original: original/ours pairs per config"
+    )
+    p.add_argument(
+        "--splat_steps",
+        type=int,
+        default=None,
+        help="with --original: timed calls of the unprojection per side (default 5 x --steps)",
+    )
+    p.add_argument(
+        "--markdown",
+        "--out",
+        default=None,
+        metavar="FILE",
+        help="with --original: append the header and table as a dated Markdown section to FILE",
+    )
     p.add_argument("--_child", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--_orig_child", default=None, help=argparse.SUPPRESS)
     a = p.parse_args()
+    if a._orig_child:
+        res = _orig_one(Path(a.orig_tool), a._orig_child, a.steps, a.warmup)
+        print("RESULT " + json.dumps(res))
+        return
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in a.set)}
     if a._child:
-        print("RESULT " + json.dumps(_one(a._child, a.steps, overrides)))
+        print("RESULT " + json.dumps(_one(a._child, a.steps, overrides, a.warmup)))
         return
-    from tabulate import tabulate
-
-    rows = []
-    for name in a.configs:
-        cmd = [sys.executable, __file__, "--_child", name, "--steps", str(a.steps), "--set", *a.set]
-        out = subprocess.run(cmd, capture_output=True, text=True)
-        line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
-        if line is None:
-            print(f"{name} failed:\n{out.stderr[-2000:]}", file=sys.stderr)
-            continue
-        rows.append(json.loads(line[7:]))
-        print(f"done {name}", file=sys.stderr)
-    print(tabulate(rows, headers="keys"))
+    if a.steps < 1 or a.warmup < 0 or a.rounds < 1:
+        p.error("need --steps >= 1, --warmup >= 0 and --rounds >= 1")
+    if not a.original:
+        if UNPROJECT in a.configs:
+            p.error(f"{UNPROJECT!r} runs only with --original (alone: benchmarks/bm_unproject.py)")
+        if a.markdown:
+            p.error("--markdown needs --original")
+        _legacy(a)
+        return
+    a.orig_tool = str(Path(a.orig_tool).resolve())
+    a.splat_steps = a.splat_steps or 5 * a.steps
+    _side_by_side(a)
 
 
 if __name__ == "__main__":

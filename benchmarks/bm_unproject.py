@@ -79,8 +79,12 @@ def block(x):
     return x
 
 
-def time_one(case, mode: str, which: str, repeats: int) -> dict:
-    """Run one (mode, pass) in this process; ``case`` returns ``(fn, args)``."""
+def time_one(case, mode: str, which: str, repeats: int, warmup: int = 0) -> dict:
+    """Run one (mode, pass) in this process; ``case`` returns ``(fn, args)``.
+
+    The first call (tracing / compilation) is timed on its own (``first_s``), then ``warmup``
+    untimed calls, then ``repeats`` timed ones (``times_s``, summarised by ``median_s``).
+    """
     import keras
 
     backend = keras.backend.backend()
@@ -99,6 +103,8 @@ def time_one(case, mode: str, which: str, repeats: int) -> dict:
     t0 = time.perf_counter()
     block(f(*args))  # warm-up (includes tracing / compilation)
     first = time.perf_counter() - t0
+    for _ in range(warmup):
+        block(f(*args))
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -109,6 +115,7 @@ def time_one(case, mode: str, which: str, repeats: int) -> dict:
         "min_s": float(np.min(times)),
         "first_s": first,
         "peak_mb": maxrss_mb() - base,
+        "times_s": [float(t) for t in times],
     }
 
 
@@ -166,16 +173,20 @@ def main(case, title: str, argv=None) -> None:
     parser = argparse.ArgumentParser(description=title)
     parser.add_argument("--backends", nargs="+", default=None)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument(
+        "--warmup", type=int, default=0, help="untimed calls after the first one (default 0)"
+    )
     parser.add_argument("--single", nargs=2, metavar=("MODE", "PASS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.single:
         sys.path.insert(0, ROOT)
-        print(json.dumps(time_one(case, *args.single, args.repeats)))
+        print(json.dumps(time_one(case, *args.single, args.repeats, args.warmup)))
         return
     from tabulate import tabulate
 
     backends = args.backends or [os.environ.get("KERAS_BACKEND", "tensorflow")]
-    rows = run_all(os.path.abspath(sys.argv[0]), backends, args.repeats)
+    extra = ["--warmup", str(args.warmup)]
+    rows = run_all(os.path.abspath(sys.argv[0]), backends, args.repeats, extra)
     print(f"\n{title}\nmachine: {machine()}\n")
     print(tabulate(rows, headers=HEADERS, tablefmt="github"))
 
