@@ -19,7 +19,8 @@ axis holds 2 channels, depth and a foreground logit; :meth:`DLSM.depth` (or
 Both models are named ``"MVNet"`` by default so that their variable paths equal the release's
 TF1 names (``MVNet/ImNet_UNet/conv1/weights``, ...); see :func:`release_variable_map`.
 
-Configuration keys (the release's args JSON names plus width knobs), with defaults:
+Configuration keys (the release's args JSON names plus width knobs), with defaults; the table
+is :data:`models.schema.MODEL_SCHEMA`, the one definition that the arguments also read:
 
 | key | default | meaning |
 |---|---|---|
@@ -58,30 +59,11 @@ from models.depth_nets import DEPTH_HEADS, PROJ_X, DepthNet
 from models.grid_nets import GRID_NETS, GridUNet
 from models.image_nets import ImageUNet
 from models.norms import canonical_norm
+from models.schema import model_defaults
 
-DEFAULT_CONFIG: dict[str, Any] = {
-    "im_net": "unet",
-    "grid_net": "unet32",
-    "rnn": "gru",
-    "norm": "IN",
-    "nvox": 32,
-    "im_h": 224,
-    "im_w": 224,
-    "ray_samples": 64,
-    "proj_x": 4,
-    "sepup": True,
-    "im_skip": True,
-    "im_channels": 32,
-    "rnn_channels": 32,
-    "rnn_kernel": 3,
-    "rnn_layer_norm": True,
-    "grid_channels": 32,
-    "depth_channels": 32,
-    "depth_head": "release",
-    "grid_range": (-0.5, 0.5),
-    "z_range": (1.0, 3.0),
-    "proj_rounding": "release",
-}
+#: The release defaults of every model key, from :data:`models.schema.MODEL_SCHEMA` (the one
+#: schema, which :class:`training.config.Args` reads too).
+DEFAULT_CONFIG: dict[str, Any] = model_defaults()
 
 _INT_KEYS = (
     "nvox",

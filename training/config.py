@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from models.schema import MODEL_SCHEMA
+
 logger = logging.getLogger(__name__)
 
 #: Name used in error messages for values given on the command line.
@@ -55,6 +57,13 @@ def _arg(default: Any, help: str, *, choices: Sequence[Any] | None = None,
     meta = {"help": help, "choices": tuple(choices) if choices else None, "minimum": minimum,
             "group": group}
     return field(default=default, metadata=meta)
+
+
+def _model_arg(key: str, group: str) -> Any:
+    """A schema entry for a model key: default, choices, minimum and help from the one model
+    schema, :data:`models.schema.MODEL_SCHEMA`."""
+    spec = MODEL_SCHEMA[key]
+    return _arg(spec.default, spec.help, choices=spec.choices, minimum=spec.minimum, group=group)
 
 
 # --------------------------------------------------------------------------------------------
@@ -101,12 +110,9 @@ class Args:
                       choices=("train", "val", "test"), group="data")
     num_renders: int = _arg(20, "Rendered views per model in the data root.", minimum=1,
                             group="data")
-    nvox: int = _arg(32, "Voxel grid resolution N (grid of N^3 over [-0.5, 0.5]^3).",
-                     choices=(32, 64), group="data")
-    im_h: int = _arg(224, "Network input height in pixels (renders are resized, K scaled).",
-                     minimum=16, group="data")
-    im_w: int = _arg(224, "Network input width in pixels (renders are resized, K scaled).",
-                     minimum=16, group="data")
+    nvox: int = _model_arg("nvox", group="data")
+    im_h: int = _model_arg("im_h", group="data")
+    im_w: int = _model_arg("im_w", group="data")
     prefetch_threads: int = _arg(6, "Parallel example loaders (0: tf.data AUTOTUNE).",
                                  minimum=0, group="data")
     queue_size: int = _arg(32, "Examples buffered ahead of the model (the loader prefetches "
@@ -122,34 +128,18 @@ class Args:
     batch_size: int = _arg(8, "Models per training batch.", minimum=1, group="model")
     im_batch: int = _arg(4, "Views per model in training (sequence length of the GRU).",
                          minimum=1, group="model")
-    im_net: str = _arg("unet", "Image encoder.", choices=("unet",), group="model")
-    grid_net: str = _arg("unet32", "3D grid network (unet32 for 32^3 grids, unet64 for 64^3).",
-                         choices=("unet32", "unet64"), group="model")
-    rnn: str = _arg("gru", "3D convolutional recurrent fusion.", choices=("gru", "lstm"),
-                    group="model")
-    norm: str = _arg("IN", "Normalisation: IN (instance, offset only), BN or none.",
-                     choices=("IN", "BN", "none"), group="model")
-    im_channels: int = _arg(32, "Channels of the image encoder's output features (release 32).",
-                            minimum=1, group="model")
-    grid_channels: int = _arg(32, "Hidden channels of the recurrent unit and base width of the "
-                              "grid network (release 32).", minimum=1, group="model")
-    depth_channels: int = _arg(32, "D-LSM: base width of the depth network (release 32).",
-                               minimum=1, group="model")
-    depth_head: str = _arg(
-        "release", "D-LSM: output head. release: one depth channel trained with L1 over every "
-        "pixel (the paper). mask: an extension, not in the paper: a depth channel trained with "
-        "L1 over the true foreground only plus a foreground logit trained with cross-entropy; "
-        "the depth map is the depth where the logit is > 0 and the background depth (10) "
-        "elsewhere, which gives sharp silhouettes instead of blended object/background depth.",
-        choices=("release", "mask"), group="model")
-    ray_samples: int = _arg(64, "D-LSM: depth samples per ray in proj_slice.", minimum=1,
-                            group="model")
-    proj_x: int = _arg(4, "D-LSM: downsampling of the projected image (224 / proj_x pixels).",
-                       choices=(4, 8), group="model")
-    sepup: bool = _arg(False, "D-LSM: separable convs and resize-conv upsampling in the depth "
-                       "network.", group="model")
-    im_skip: bool = _arg(False, "D-LSM: skip features from the image encoder into the depth "
-                         "network.", group="model")
+    im_net: str = _model_arg("im_net", group="model")
+    grid_net: str = _model_arg("grid_net", group="model")
+    rnn: str = _model_arg("rnn", group="model")
+    norm: str = _model_arg("norm", group="model")
+    im_channels: int = _model_arg("im_channels", group="model")
+    grid_channels: int = _model_arg("grid_channels", group="model")
+    depth_channels: int = _model_arg("depth_channels", group="model")
+    depth_head: str = _model_arg("depth_head", group="model")
+    ray_samples: int = _model_arg("ray_samples", group="model")
+    proj_x: int = _model_arg("proj_x", group="model")
+    sepup: bool = _model_arg("sepup", group="model")
+    im_skip: bool = _model_arg("im_skip", group="model")
     init_from: str | None = _arg(None, "Warm start a new run: a checkpoint or run folder whose "
                                  "variables with the same path and shape are copied into the "
                                  "model (e.g. a trained V-LSM's trunk into a D-LSM); the rest "
@@ -163,6 +153,9 @@ class Args:
     # -- optimisation -------------------------------------------------------------------------
     lr: float = _arg(1e-3, "Adam learning rate.", minimum=0.0, group="optim")
     beta1: float = _arg(0.9, "Adam beta1.", minimum=0.0, group="optim")
+    adam_epsilon: float = _arg(1e-8, "Adam epsilon: 1e-8 is the release's (TF1 "
+                               "tf.train.AdamOptimizer); Keras' own default is 1e-7.",
+                               minimum=0.0, group="optim")
     decay_rate: float = _arg(1.0, "Staircase exponential lr decay factor (1: constant lr).",
                              minimum=0.0, group="optim")
     decay_steps: int = _arg(10000, "Iterations between lr decays.", minimum=1, group="optim")
@@ -185,11 +178,14 @@ class Args:
                                           group="eval")
     sleep_time: int = _arg(15, "Validation: minutes between checks for new checkpoints.",
                            minimum=0, group="eval")
-    result_file: str | None = _arg(None, "Test: write the results table to this file.",
-                                   group="eval")
+    result_file: str | None = _arg(None, "Test: write the results table to this file (.txt "
+                                   "and .json); refused if either exists (results never "
+                                   "overwrite a table).", group="eval")
     test_set_file: str | None = _arg(None, "Test (depth): write the evaluated synset, model "
                                      "and view ids to this file.", group="eval")
-    savedir: str | None = _arg(None, "Test: folder for saved predictions.", group="eval")
+    savedir: str | None = _arg(None, "Test: folder for the result tables, saved predictions "
+                               "and contact sheets (None: the run folder, or results/<name>/ "
+                               "for a shipped model folder).", group="eval")
     vis: bool = _arg(False, "Test: save visualisations of predictions.", group="eval")
 
     def __post_init__(self) -> None:

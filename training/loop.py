@@ -94,11 +94,18 @@ def new_run_dir(logdir: str | os.PathLike) -> Path:
 
 
 def make_optimizer(args: Args) -> keras.optimizers.Optimizer:
-    """Adam with the release's learning-rate schedule (staircase exponential decay)."""
+    """The release's optimizer: Adam (``lr``, ``beta1``, beta2 0.999, ``adam_epsilon``, 1e-8 as
+    TF1's ``tf.train.AdamOptimizer``) with its learning-rate schedule (``lr * decay_rate **
+    floor(iteration / decay_steps)``, TF1's staircase ``exponential_decay``).
+
+    Keras' Adam applies the same update as TF1's (``m / (sqrt(v) + eps)`` with the bias
+    corrections folded into the step size), and its ``iterations`` plays TF1's ``global_step``
+    (beta powers ``beta ** (iterations + 1)`` at the next step)."""
     schedule = keras.optimizers.schedules.ExponentialDecay(
         initial_learning_rate=args.lr, decay_steps=args.decay_steps,
         decay_rate=args.decay_rate, staircase=True)
-    return keras.optimizers.Adam(learning_rate=schedule, beta_1=args.beta1)
+    return keras.optimizers.Adam(learning_rate=schedule, beta_1=args.beta1, beta_2=0.999,
+                                 epsilon=args.adam_epsilon)
 
 
 def current_lr(optimizer: keras.optimizers.Optimizer) -> float:
