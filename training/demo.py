@@ -347,7 +347,9 @@ def load_lsm(model_dir: str | os.PathLike, ckpt: str | None = None,
 
     Args:
         model_dir: a run folder holding ``args.json`` and ``mvnet-<iteration>`` checkpoints
-            (relative paths are also looked up under the repository).
+            (relative paths are also looked up under the repository), or a release model
+            folder (``models_lsm_v1/vlsm-release/train``: TF1 checkpoints, converted once into
+            ``log/release/``, see :mod:`training.release`).
         ckpt: checkpoint name or iteration; None means the folder's latest checkpoint.
         kind: "vlsm" or "dlsm"; None reads it from the checkpoint's ``state.json``.
 
@@ -361,9 +363,12 @@ def load_lsm(model_dir: str | os.PathLike, ckpt: str | None = None,
     from training.checkpoint import resolve_checkpoint
     from training.config import load_args
     from training.loop import load_trained
+    from training.release import ensure_converted, is_release_folder
     from training.tasks import TASKS
 
     run_dir = _repo_path(model_dir)
+    if is_release_folder(run_dir):  # the release's TF1 folder: convert once into log/release
+        run_dir, ckpt = ensure_converted(run_dir, ckpt, kind, REPO_ROOT / "log")
     if not (run_dir / "args.json").is_file():
         raise FileNotFoundError(f"{run_dir} has no args.json (is it a training run folder?)")
     args = load_args(run_dir / "args.json")

@@ -55,6 +55,8 @@ BOOKKEEPING = ("beta1_power", "beta2_power", "global_step")
 #: Release argument keys that describe the old run's files rather than the model or training;
 #: a converted run gets its own.
 RUN_KEYS = ("argsjs", "log", "ckpt", "logdir")
+#: Display names of the model kinds.
+KIND_NAMES = {"vlsm": "V-LSM", "dlsm": "D-LSM"}
 #: How many names an error message lists before "... and N more".
 _LIST = 12
 
@@ -230,7 +232,8 @@ def convert_args(release_args: Mapping[str, Any], kind: str, source: str | os.Pa
         layer[key] = value
     loss = "ce" if kind == "vlsm" else "l1"
     if layer.get("loss", loss) != loss:
-        report.append(f"argument loss={layer['loss']!r}: a {kind.upper()} trains with {loss}")
+        report.append(f"argument loss={layer['loss']!r}: a {KIND_NAMES[kind]} trains with "
+                      f"{loss}")
     layer["loss"] = loss
     try:
         args = load_args(None, layer)
@@ -353,8 +356,8 @@ def convert_release(log_dir: str | os.PathLike, ckpt: str | os.PathLike | None,
     found = checkpoint_kind(list(model_arrays))
     if kind is not None and kind != found:
         script = "depth/*_dlsm.py" if found == "dlsm" else "voxels/*_vlsm.py"
-        raise ReleaseError(f"{prefix}.index is a {found.upper()} checkpoint, not a "
-                           f"{kind.upper()} one ({'it has' if found == 'dlsm' else 'no'} "
+        raise ReleaseError(f"{prefix}.index is a {KIND_NAMES[found]} checkpoint, not a "
+                           f"{KIND_NAMES[kind]} one ({'it has' if found == 'dlsm' else 'no'} "
                            f"MVNet/DepthNet/ variables); use {script}")
     args_file = log_dir / "args.json"
     if not args_file.is_file():
