@@ -8,6 +8,9 @@ as ``--log``::
         mvnet-<N>/                weights only (model.weights.h5 + state.json; no optimizer state)
         events.out.tfevents.*     the run's TensorBoard scalars (loss, lr, step time, metrics)
         test_mvnet-<N>_test.txt   the test table recorded when it was shipped (+ .json)
+        test_mvnet-<N>_tiny.txt   the same test on the `tiny` dataset, checked by CI (+ .json)
+        shipped.json              the marker of a shipped folder: test scripts write nothing
+                                  here (their results go to results/<name>/)
         README.md                 the exact commands that trained and tested it
 
 Usage::
@@ -15,8 +18,9 @@ Usage::
     python scripts/ship_model.py --run log/full_cpu/2026-11-25_162131/train --ckpt mvnet-3500 \\
         --name vlsm_cpu --train_cmd "python voxels/train_vlsm.py --argsjs args/args_vlsm_cpu.json"
 
-The test table is copied from the run (``test_<ckpt>_test.txt/.json``, written by
-``test_vlsm.py`` / ``test_dlsm.py``); run the test script on the run first.
+The test table is copied from the run (``test_<ckpt>_test_<data>-<splits>.txt/.json``, written
+by ``test_vlsm.py`` / ``test_dlsm.py``; ``--table`` chooses one when the run has several) and
+recorded as ``test_<ckpt>_test.txt/.json``; run the test script on the run first.
 """
 
 from __future__ import annotations
@@ -90,15 +94,37 @@ def record_tiny_table(folder: Path, ckpt: str, tiny_root: Path) -> None:
     (folder / f"test_{ckpt}_tiny.json").write_text(json.dumps(result, indent=1) + "\n")
 
 
+def find_test_table(run: Path, ckpt: str, table: Path | None = None) -> Path:
+    """The stem (path without .txt/.json) of the run's test table to ship.
+
+    ``table`` if given, else the run's only ``test_<ckpt>_test*.json`` (the test script names
+    its tables by split, data root and split file, see training/cli.py).
+    """
+    if table is not None:
+        stem = Path(str(table).removesuffix(".json").removesuffix(".txt"))
+        found = [stem] if stem.with_name(stem.name + ".json").is_file() else []
+    else:
+        found = sorted(p.with_suffix("") for p in run.glob(f"test_{ckpt}_test*.json"))
+    if not found:
+        raise FileNotFoundError(f"no test table {table or f'test_{ckpt}_test*.json'} in {run}: "
+                                f"run the test script on {run} first")
+    if len(found) > 1:
+        raise FileExistsError(f"{run} has several test tables for {ckpt} "
+                              f"({', '.join(p.name for p in found)}): choose one with --table")
+    if not found[0].with_name(found[0].name + ".txt").is_file():
+        raise FileNotFoundError(f"{found[0]}.txt is missing")
+    return found[0]
+
+
 def ship(run: Path, ckpt: str, name: str, train_cmd: str, note: str = "",
-         tiny_root: Path = REPO / "datasets" / "tiny") -> Path:
+         tiny_root: Path = REPO / "datasets" / "tiny", table: Path | None = None) -> Path:
     """Copy ``run/ckpt`` (weights only), args, scalars and test table to ``pretrained/name``."""
+    from training.cli import SHIPPED_MARKER
+
     src = run / ckpt
     if not (src / "model.weights.h5").is_file():
         raise FileNotFoundError(f"{src} has no model.weights.h5")
-    test_txt = run / f"test_{ckpt}_test.txt"
-    if not test_txt.is_file():
-        raise FileNotFoundError(f"{test_txt} is missing: run the test script on {run} first")
+    stem = find_test_table(run, ckpt, table)
     out = REPO / "pretrained" / name
     tmp = out.with_name(f".{name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -111,10 +137,14 @@ def ship(run: Path, ckpt: str, name: str, train_cmd: str, note: str = "",
     args["logdir"] = "./log"
     (tmp / "args.json").write_text(json.dumps(args, indent=1) + "\n")
     n = copy_scalars(run, tmp)
+    (tmp / SHIPPED_MARKER).write_text(json.dumps(
+        {"name": name, "checkpoint": ckpt,
+         "about": "a shipped model: the test scripts write nothing into this folder; their "
+                  f"results go to results/{name}/ (or --savedir)"}, indent=1) + "\n")
     record_tiny_table(tmp, ckpt, tiny_root)
-    result = json.loads((run / f"test_{ckpt}_test.json").read_text())
+    result = json.loads(stem.with_name(stem.name + ".json").read_text())
     for suffix in (".txt", ".json"):
-        shutil.copy2(run / f"test_{ckpt}_test{suffix}", tmp / f"test_{ckpt}_test{suffix}")
+        shutil.copy2(stem.with_name(stem.name + suffix), tmp / f"test_{ckpt}_test{suffix}")
     kind = "vlsm" if result.get("task", "vlsm") == "vlsm" else "dlsm"
     folder = "voxels" if kind == "vlsm" else "depth"
     split_file = result.get("split_file", args.get("split_file"))
@@ -129,7 +159,9 @@ def ship(run: Path, ckpt: str, name: str, train_cmd: str, note: str = "",
         f"on the `tiny` dataset; CI rebuilds `tiny` and checks that table "
         f"(tests/test_pretrained.py).\n"
         f"TensorBoard scalars of the training run: `tensorboard --logdir pretrained/{name}` "
-        f"({n} points).\n" + (f"\n{note}\n" if note else ""))
+        f"({n} points).\n"
+        f"Tests of this folder write their tables to `results/{name}/` (`{SHIPPED_MARKER}` "
+        f"marks it shipped), never into it.\n" + (f"\n{note}\n" if note else ""))
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
@@ -146,9 +178,11 @@ def main() -> None:
     p.add_argument("--note", default="", help="extra text for the model's README")
     p.add_argument("--tiny_root", type=Path, default=REPO / "datasets" / "tiny",
                    help="the tiny dataset for the CI table (built if missing)")
+    p.add_argument("--table", type=Path, default=None,
+                   help="the run's test table to ship (default: its only test_<ckpt>_test*)")
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    ship(a.run, a.ckpt, a.name, a.train_cmd, a.note, a.tiny_root)
+    ship(a.run, a.ckpt, a.name, a.train_cmd, a.note, a.tiny_root, a.table)
 
 
 if __name__ == "__main__":

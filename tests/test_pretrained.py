@@ -2,8 +2,11 @@
 
 Their full tables (`test_<ckpt>_test.txt`) need `datasets/full`; CI rebuilds the deterministic
 `tiny` dataset and checks the tables recorded on it when the model was shipped
-(`test_<ckpt>_tiny.json`, see scripts/ship_model.py): IoU within 0.5 points, depth error
-within 1%.
+(`test_<ckpt>_tiny.json`, see scripts/ship_model.py): every curve (per class and mean) and, for
+the D-LSM, every point-cloud figure (per class and mean); IoU within 0.5 points, depth errors
+and point-cloud figures within 1%. The result keys, model/hull keys, class sets and figure
+names must be the same as recorded. Every folder in pretrained/ is a shipped model and must
+have all of this (a new folder without a recorded tiny table fails).
 """
 
 from __future__ import annotations
@@ -15,46 +18,109 @@ import numpy as np
 import pytest
 
 from training.checkpoint import latest_checkpoint
+from training.cli import SHIPPED_MARKER
 from training.config import load_args
 from training.evaluate import evaluate
 from training.loop import load_trained
 from training.tasks import TASKS
 
 REPO = Path(__file__).resolve().parents[1]
-SHIPPED = sorted(p for p in (REPO / "pretrained").glob("*") if (p / "args.json").is_file())
-#: Models listed in the README (the issue asks for a V-LSM and a D-LSM).
-EXPECTED = {"vlsm_cpu", "dlsm_cpu"}
+#: Every folder in pretrained/ (hidden ones, e.g. ship_model's ``.<name>.tmp``, excepted).
+SHIPPED = sorted(p for p in (REPO / "pretrained").iterdir()
+                 if p.is_dir() and not p.name.startswith("."))
+#: Models listed in the README (the issue asks for a V-LSM and a D-LSM; the mask head too).
+EXPECTED = {"vlsm_cpu", "dlsm_cpu", "dlsm_mask_cpu"}
+IDS = [p.name for p in SHIPPED]
 
 
 def _kind(folder: Path) -> str:
     return "vlsm" if json.loads((folder / "args.json").read_text())["loss"] == "ce" else "dlsm"
 
 
-def test_both_models_are_shipped():
-    assert EXPECTED <= {p.name for p in SHIPPED}
-
-
-@pytest.mark.parametrize("folder", SHIPPED, ids=[p.name for p in SHIPPED])
-def test_shipped_model_reproduces_its_tiny_table(folder, tiny_root):
+def _tables(folder: Path) -> tuple[Path, dict, dict]:
+    """The latest checkpoint and the recorded full and tiny tables (asserting they exist)."""
     ckpt = latest_checkpoint(folder)
-    assert ckpt is not None and not (ckpt / "optimizer.npz").exists()
-    assert (ckpt / "model.weights.h5").stat().st_size < 20e6
-    full = json.loads((folder / f"test_{ckpt.name}_test.json").read_text())
-    assert full["num_models"] == 780  # the synthetic `full` test split
+    assert ckpt is not None, f"{folder} has no checkpoint"
+    for table in ("test", "tiny"):
+        for suffix in (".txt", ".json"):
+            path = folder / f"test_{ckpt.name}_{table}{suffix}"
+            assert path.is_file(), f"{path} is missing (scripts/ship_model.py records it)"
+    return (ckpt, json.loads((folder / f"test_{ckpt.name}_test.json").read_text()),
+            json.loads((folder / f"test_{ckpt.name}_tiny.json").read_text()))
+
+
+def _same_keys(got: dict, want: dict, where: str) -> None:
+    assert set(got) == set(want), f"{where}: keys {sorted(got)} != recorded {sorted(want)}"
+
+
+def _compare(got: dict, want: dict, close) -> None:
+    """``got`` (a fresh ``EvalResult.to_json()``) against the recorded ``want``: the same
+    result keys, model/hull keys, classes and figures, every number ``close``."""
+    for key in ("task", "metric", "num_models"):
+        assert got[key] == want[key], key
+    _same_keys(got["results"], want["results"], "results")
+    for key, entry in want["results"].items():
+        _same_keys(got["results"][key], entry, f"results/{key}")
+        for who, curves in entry.items():
+            have = got["results"][key][who]
+            _same_keys(have, curves, f"results/{key}/{who}")
+            _same_keys(have["per_class"], curves["per_class"], f"results/{key}/{who}/per_class")
+            for synset, curve in curves["per_class"].items():
+                close(have["per_class"][synset], curve, f"{key}/{who}/{synset}")
+            close(have["mean"], curves["mean"], f"{key}/{who}/mean")
+    _same_keys(got.get("point_clouds", {}), want.get("point_clouds", {}), "point_clouds")
+    for who, figures in want.get("point_clouds", {}).items():
+        have = got["point_clouds"][who]
+        _same_keys(have, figures, f"point_clouds/{who}")
+        _same_keys(have["per_class"], figures["per_class"], f"point_clouds/{who}/per_class")
+        for synset, row in {**figures["per_class"], "mean": figures["mean"]}.items():
+            mine = have["mean"] if synset == "mean" else have["per_class"][synset]
+            _same_keys(mine, row, f"point_clouds/{who}/{synset}")
+            for fig, value in row.items():
+                np.testing.assert_allclose(mine[fig], value, rtol=0.01, atol=1e-6,
+                                           err_msg=f"point_clouds/{who}/{synset}/{fig}")
+
+
+def test_every_listed_model_is_shipped():
+    assert EXPECTED <= set(IDS)
+
+
+@pytest.mark.parametrize("folder", SHIPPED, ids=IDS)
+def test_shipped_folder_is_complete(folder):
+    """Cheap checks (no data needed): files, marker, and the full table's structure."""
+    assert (folder / "args.json").is_file(), f"{folder} has no args.json"
+    assert (folder / SHIPPED_MARKER).is_file(), f"{folder} has no {SHIPPED_MARKER}"
     assert "python" in (folder / "README.md").read_text()
+    ckpt, full, tiny = _tables(folder)
+    assert not (ckpt / "optimizer.npz").exists()
+    assert (ckpt / "model.weights.h5").stat().st_size < 20e6
+    assert full["num_models"] == 780  # the synthetic `full` test split
+    assert tiny["num_models"] == 13 and tiny["checkpoint"] == ckpt.name
+    assert full["task"] == tiny["task"] == _kind(folder)
+    # the two recorded tables have the same form (result keys, model/hull keys, classes)
+    _same_keys(full["results"], tiny["results"], "full vs tiny results")
+    for key, entry in full["results"].items():
+        _same_keys(entry, tiny["results"][key], f"full vs tiny {key}")
+        for who in entry:
+            _same_keys(entry[who]["per_class"], tiny["results"][key][who]["per_class"],
+                       f"full vs tiny {key}/{who}")
+    _same_keys(full.get("point_clouds", {}), tiny.get("point_clouds", {}), "point_clouds")
+
+
+@pytest.mark.parametrize("folder", SHIPPED, ids=IDS)
+def test_shipped_model_reproduces_its_tiny_table(folder, tiny_root):
+    ckpt, _, want = _tables(folder)
     kind = _kind(folder)
     args = load_args(folder / "args.json", {"data_root": str(tiny_root),
                                             "test_split_file": str(tiny_root / "splits.json")})
     model, _ = load_trained(args, TASKS[kind], folder, ckpt.name)
     res = evaluate(args, TASKS[kind], model, "test", progress=False).to_json()
-    want = json.loads((folder / f"test_{ckpt.name}_tiny.json").read_text())
     assert res["num_models"] == want["num_models"] == 13
-    for key, entry in want["results"].items():
-        for who, curves in entry.items():
-            got = res["results"][key][who]
-            for synset, curve in curves["per_class"].items():
-                have = np.array(got["per_class"][synset])
-                if kind == "vlsm":  # IoU in [0, 1]: 0.5 points
-                    np.testing.assert_allclose(have, curve, atol=0.005, err_msg=synset)
-                else:  # depth error: 1%
-                    np.testing.assert_allclose(have, curve, rtol=0.01, err_msg=synset)
+
+    def close(have, curve, where):
+        if kind == "vlsm":  # IoU in [0, 1]: 0.5 points
+            np.testing.assert_allclose(have, curve, atol=0.005, err_msg=where)
+        else:  # depth error: 1%
+            np.testing.assert_allclose(have, curve, rtol=0.01, err_msg=where)
+
+    _compare(res, want, close)

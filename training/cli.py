@@ -7,8 +7,10 @@ argument handling, training, validation and testing.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -94,6 +96,56 @@ def _test_extra(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no_hull", action="store_true", help="skip the visual hull baseline")
 
 
+#: The file that marks a shipped model folder (scripts/ship_model.py writes it): the test script
+#: writes nothing into such a folder (nor below it) unless --savedir or --result_file say so.
+SHIPPED_MARKER = "shipped.json"
+
+
+def result_tag(data_root: str, split_file: str) -> str:
+    """A short, filesystem-safe name for a data root and split file: ``full-splits`` for
+    ``datasets/full`` and ``data/splits.json`` (a part longer than 32 characters is cut and
+    gets 6 hex digits of its hash)."""
+    parts = []
+    for part in (Path(os.path.abspath(data_root)).name or "root", Path(split_file).stem or "split"):
+        safe = re.sub(r"[^A-Za-z0-9._+-]+", "_", part)
+        if len(safe) > 32:
+            safe = f"{safe[:25]}~{hashlib.sha1(part.encode()).hexdigest()[:6]}"
+        parts.append(safe)
+    return "-".join(parts)
+
+
+def _results_place(args: Args, run_dir: Path, ckpt: Path) -> tuple[Path, str]:
+    """Where a test run writes, and the name its files share (see README, "test results").
+
+    The folder is ``--savedir`` if given; else ``results/<model folder name>`` under the
+    current directory when the run folder is (in) a shipped model folder (it or a folder above
+    holds :data:`SHIPPED_MARKER`); else the run folder. The name is
+    ``<ckpt>_<split>_<tag>`` (tag: :func:`result_tag`), then ``_2``, ``_3``, ... : the first
+    for which none of ``test_<name>.txt/.json``, ``preds_<name>/``, ``sheet_<name>.png`` exists
+    there, so a test never overwrites a recorded table.
+    """
+    shipped = next((d for d in (run_dir.resolve(), *run_dir.resolve().parents)
+                    if (d / SHIPPED_MARKER).is_file()), None)
+    if args.savedir:
+        folder = Path(args.savedir)
+    elif shipped is not None:
+        folder = Path("results") / shipped.name
+        log.info("%s is a shipped model (%s): results go to %s", shipped, SHIPPED_MARKER,
+                 folder.resolve())
+    else:
+        folder = run_dir
+    tag = result_tag(args.data_root, args.split_file_for(args.split))
+    base = f"{ckpt.name}_{args.split}_{tag}"
+    name, n = base, 1
+    while any((folder / f).exists() for f in (f"test_{name}.txt", f"test_{name}.json",
+                                             f"preds_{name}", f"sheet_{name}.png")):
+        n += 1
+        name = f"{base}_{n}"
+    if n > 1:
+        log.info("%s/test_%s.* exists: this run's files are named %s", folder, base, name)
+    return folder, name
+
+
 def test_main(kind: str, argv: Sequence[str] | None = None) -> int:
     """``python voxels/test_vlsm.py --log RUN --ckpt mvnet-N --test_split_file FILE``."""
     from training.evaluate import evaluate
@@ -102,11 +154,16 @@ def test_main(kind: str, argv: Sequence[str] | None = None) -> int:
     task, args, extra, run_dir = _eval_cli(kind, argv, "Test", "test", _test_extra)
     if run_dir is None:
         return 1
+    stem = re.sub(r"\.(txt|json)$", "", args.result_file) if args.result_file else None
+    if stem and any(Path(stem + s).exists() for s in (".txt", ".json")):
+        return _fail(f"--result_file {args.result_file}: {stem}.txt or {stem}.json exists; "
+                     "results never overwrite a table (give a new name, or remove it)")
     try:
         model, ckpt = load_trained(args, task, run_dir, args.ckpt)
     except CheckpointError as e:
         return _fail(str(e))
-    saver = _PredictionSaver(task, run_dir / f"preds_{ckpt.name}", extra.save_preds,
+    folder, name = _results_place(args, run_dir, ckpt)
+    saver = _PredictionSaver(task, folder / f"preds_{name}", extra.save_preds,
                              extra.contact_sheet, args)
     try:
         res = evaluate(args, task, model, args.split, with_hull=not extra.no_hull,
@@ -120,10 +177,13 @@ def test_main(kind: str, argv: Sequence[str] | None = None) -> int:
     text = f"{kind.upper()} {ckpt} on {args.split_file_for(args.split)} ({args.split})\n\n"
     text += "\n\n".join(tables)
     print(text)
-    stem = args.result_file or str(run_dir / f"test_{ckpt.name}_{args.split}")
-    stem = stem[:-4] if stem.endswith(".txt") else stem
+    stem = stem or str(folder / f"test_{name}")
     Path(stem).parent.mkdir(parents=True, exist_ok=True)
-    Path(stem + ".txt").write_text(text + "\n")
+    try:
+        with open(stem + ".txt", "x") as f:  # "x": never overwrite, even a table just written
+            f.write(text + "\n")
+    except FileExistsError:
+        return _fail(f"{stem}.txt appeared while testing; not overwritten (run again)")
     out = res.to_json()
     out.update({"checkpoint": str(ckpt), "split_file": args.split_file_for(args.split),
                 "split": args.split, "data_root": args.data_root,
@@ -163,7 +223,7 @@ class _PredictionSaver:
         if self.sheet:
             from training import export
 
-            path = self.folder.parent / f"{self.folder.name.replace('preds_', 'sheet_')}.png"
+            path = self.folder.with_name(f"sheet_{self.folder.name.removeprefix('preds_')}.png")
             export.contact_sheet(self.task.kind, self.sheet, path)
             log.info("contact sheet: %s", path)
         if self.n_preds:

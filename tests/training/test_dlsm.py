@@ -45,9 +45,10 @@ def test_tiny_dlsm_mask_head_loss_falls_and_tests(tiny_root, tmp_path):
                     "--test_split_file", str(tiny_root / "splits.json"), "--no_hull",
                     "--save_preds", "1", "--contact_sheet", "1")
     assert r.returncode == 0, r.stderr[-3000:]
-    out = json.loads((res.run_dir / "test_mvnet-40_test.json").read_text())
+    name = f"mvnet-40_test_{tiny_root.name}-splits"
+    out = json.loads((res.run_dir / f"test_{name}.json").read_text())
     assert all(np.isfinite(out["results"]["seen_views"]["lsm"]["mean"]))
-    (npz,) = (res.run_dir / "preds_mvnet-40").glob("*.npz")
+    (npz,) = (res.run_dir / f"preds_{name}").glob("*.npz")
     depth = np.load(npz)["depth"]  # (T, V, H, W): the composite, background exactly 10
     assert depth.shape == (2, 2, 32, 32)
     assert np.all((depth == 10.0) | (depth < 10.0 - 1e-3))
@@ -95,7 +96,8 @@ def test_depth_scripts_train_validate_and_test(tiny_root, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert "views seen so far" in r.stdout and "all input views" in r.stdout
     assert "LSM chamfer" in r.stdout and "VH chamfer" in r.stdout
-    res = json.loads((run / "test_mvnet-2_test.json").read_text())
+    name = f"mvnet-2_test_{tiny_root.name}-splits"
+    res = json.loads((run / f"test_{name}.json").read_text())
     assert res["num_models"] == 13 and res["metric"] == "depth_error"
     for protocol in ("seen_views", "all_views"):
         for who in ("lsm", "visual_hull"):
@@ -107,8 +109,8 @@ def test_depth_scripts_train_validate_and_test(tiny_root, tmp_path):
         hull["all_views"]["visual_hull"]["mean"][-1])
     clouds = res["point_clouds"]["visual_hull"]["mean"]
     assert 0 < clouds["accuracy"] < 0.2 and 0 < clouds["fscore"] <= 1
-    assert (run / "sheet_mvnet-2.png").exists()
-    assert list((run / "preds_mvnet-2").glob("*_fused.ply"))
+    assert (run / f"sheet_{name}.png").exists()
+    assert list((run / f"preds_{name}").glob("*_fused.ply"))
 
 
 def test_init_from_a_vlsm_copies_the_trunk(tiny_root, tmp_path):

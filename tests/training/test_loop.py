@@ -157,10 +157,11 @@ def test_scripts_train_validate_and_test_without_pythonpath(tiny_root, tmp_path)
                     "--contact_sheet", "2")
     assert r.returncode == 0, r.stderr[-3000:]
     assert "LSM 1v" in r.stdout and "VH 2v" in r.stdout and "mean" in r.stdout
-    res = json.loads((run / "test_mvnet-4_test.json").read_text())
+    name = f"mvnet-4_test_{tiny_root.name}-splits"  # named by split, data root, split file
+    res = json.loads((run / f"test_{name}.json").read_text())
     assert res["num_models"] == 13 and len(res["results"]["thresh_0.4"]["lsm"]["mean"]) == 2
-    assert (run / "sheet_mvnet-4.png").exists()
-    assert list((run / "preds_mvnet-4").glob("*_2views.ply"))
+    assert (run / f"sheet_{name}.png").exists()
+    assert list((run / f"preds_{name}").glob("*_2views.ply"))
     # errors are one clear line, not a traceback
     r = _run_script("voxels/test_vlsm.py", "--log", str(run), "--ckpt", "mvnet-7")
     assert r.returncode == 1 and "mvnet-7 not found" in r.stderr
