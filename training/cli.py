@@ -21,7 +21,7 @@ import numpy as np
 
 from data.io import DataError, read_json, write_json
 from training.checkpoint import CheckpointError, list_checkpoints
-from training.config import Args, parse_cli
+from training.config import Args, load_args, parse_cli
 from training.tasks import TASKS, Task
 
 log = logging.getLogger("lsm")
@@ -31,12 +31,27 @@ def _setup_logging(args: Args) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=getattr(logging, args.loglevel.upper()),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        datefmt="%H:%M:%S")
+                        datefmt="%H:%M:%S", force=True)
 
 
 def _fail(msg: str) -> int:
     log.error("%s", msg)
     return 1
+
+
+def _release_argv(argv: Sequence[str] | None, kind: str, purpose: str) -> list[str] | None:
+    """``argv`` with a release model folder given as ``--log`` replaced by its conversion
+    (:func:`training.release.redirect_argv`); None (after one error line) if it cannot be
+    converted."""
+    from training.release import ReleaseError, redirect_argv
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: "
+                        "%(message)s", datefmt="%H:%M:%S")  # --loglevel applies after this
+    try:
+        return redirect_argv(argv, kind, purpose)
+    except ReleaseError as e:
+        _fail(str(e))
+        return None
 
 
 def _eval_cli(kind: str, argv: Sequence[str] | None, what: str, split: str,
@@ -47,8 +62,11 @@ def _eval_cli(kind: str, argv: Sequence[str] | None, what: str, split: str,
     a directory.
     """
     task = TASKS[kind]
-    args, ns = parse_cli(argv, description=f"{what} a {kind.upper()} run.",
-                         defaults={"split": split}, extra=extra)
+    argv = _release_argv(argv, kind, "eval")
+    if argv is None:
+        return task, load_args(None, {}), argparse.Namespace(), None
+    args, ns = parse_cli(argv, description=f"{what} a {kind.upper()} run (or a release model "
+                         "folder, converted on the fly).", defaults={"split": split}, extra=extra)
     _setup_logging(args)
     if not args.log:
         _fail("--log RUN_DIR is required (the training run's log directory)")
@@ -68,7 +86,11 @@ def train_main(kind: str, argv: Sequence[str] | None = None) -> int:
     from training.loop import TrainingError, train
 
     task = TASKS[kind]
-    args, _ = parse_cli(argv, description=f"Train a {kind.upper()} (see README).",
+    argv = _release_argv(argv, kind, "train")
+    if argv is None:
+        return 1
+    args, _ = parse_cli(argv, description=f"Train a {kind.upper()} (see README); --log with a "
+                        "release model folder continues it in a new run.",
                         defaults={"loss": "ce" if kind == "vlsm" else "l1"})
     _setup_logging(args)
     try:
