@@ -26,13 +26,15 @@ quickstart: venv
 	bash scripts/quickstart.sh $(PY)
 
 # The test suite: everything under TensorFlow, then the backend-agnostic ops and the numerical
-# model tests (norms, conv padding rules, recurrent cells, whole models) under JAX.
+# model tests (norms, conv padding rules, recurrent cells, whole models) and the release
+# equivalence (a converted TF1 checkpoint against the original graph's values) under JAX.
 JAX_TESTS := tests/ops tests/models/test_norms.py tests/models/test_layers.py \
 	tests/models/test_conv_rnns.py tests/models/test_lsm.py tests/models/test_depth_head.py
 test: venv
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q tests
 	KERAS_BACKEND=jax $(PY) -m pytest -q $(JAX_TESTS)
+	KERAS_BACKEND=jax $(PY) -m pytest -q tests/training/test_release.py -k "golden or conversion"
 
 lint: venv
 	$(PY) -m ruff check .

@@ -15,6 +15,7 @@ import json
 import shutil
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 
@@ -38,13 +39,18 @@ QUANTITIES = {
 }
 
 
+#: Golden folders checked on this backend. On JAX (CPU) the D-LSM's eager forward and its
+#: compiled training step take minutes; the V-LSM shows the converted folder works there.
+GOLDEN_KINDS = ("vlsm",) if keras.backend.backend() == "jax" else ("vlsm", "dlsm")
+
+
 @pytest.fixture(scope="module")
 def golden_checks(tmp_path_factory):
-    """``{kind: {quantity: Check}}`` of both golden folders (converted, run, trained 3 steps)."""
+    """``{kind: {quantity: Check}}`` of the golden folders (converted, run, trained 3 steps)."""
     from training.golden import compare_golden
 
     out = {}
-    for kind in ("vlsm", "dlsm"):
+    for kind in GOLDEN_KINDS:
         run = tmp_path_factory.mktemp(f"golden_{kind}") / "run"
         out[kind] = {c.name: c for c in compare_golden(GOLDEN / f"{kind}_release", run)}
     return out
@@ -52,16 +58,20 @@ def golden_checks(tmp_path_factory):
 
 @pytest.mark.parametrize("kind,quantity", [(k, q) for k, qs in QUANTITIES.items() for q in qs])
 def test_converted_release_model_matches_the_original_graph(golden_checks, kind, quantity):
-    """Every intermediate and output within 1e-4 of the largest golden value; D-LSM depth maps
+    """The converted model on the golden inputs, against the original graph's values.
+
+    Every intermediate and output within 1e-4 of the largest golden value; D-LSM depth maps
     off by more than 1e-4 of the depth range on fewer than 0.5% of pixels; the loss and the
     losses of the next three Adam steps (from the converted optimizer state) within 1e-4
     relative."""
+    if kind not in GOLDEN_KINDS:
+        pytest.skip(f"{kind} golden check runs under the TensorFlow backend (minutes on JAX CPU)")
     check = golden_checks[kind][quantity]
     assert check.ok, f"{kind} {quantity}: {check.value:.3g} > {check.tol:g} ({check.detail})"
 
 
 def test_golden_checks_cover_every_golden_array(golden_checks):
-    for kind in ("vlsm", "dlsm"):
+    for kind in GOLDEN_KINDS:
         with np.load(GOLDEN / f"{kind}_release" / "golden.npz") as z:
             outputs = set(z.files) - {"ims", "K", "R", "gt_vox", "gt_depth", "checkpoint_step"}
         assert outputs == set(golden_checks[kind])
