@@ -34,7 +34,7 @@ test: venv
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q tests
 	KERAS_BACKEND=jax $(PY) -m pytest -q $(JAX_TESTS)
-	KERAS_BACKEND=jax $(PY) -m pytest -q tests/training/test_release.py -k "golden or conversion"
+	KERAS_BACKEND=jax $(PY) -m pytest -q tests/training/test_release.py -k "golden or conversion or original_graph"
 
 lint: venv
 	$(PY) -m ruff check .
