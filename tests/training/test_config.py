@@ -287,3 +287,48 @@ def test_add_args_to_parser_keeps_only_given_keys():
     p = add_args_to_parser(argparse.ArgumentParser())
     ns = p.parse_args(["--nvox", "64", "--eval_thresh", "0.1", "0.2", "--sepup"])
     assert vars(ns) == {"nvox": "64", "eval_thresh": ["0.1", "0.2"], "sepup": "true"}
+
+
+# --------------------------------------------------------------------------------------------
+# One model schema
+# --------------------------------------------------------------------------------------------
+def test_model_keys_of_args_come_from_the_model_schema():
+    """Every model key the arguments expose has the model schema's default, choices, minimum
+    and help (one definition), and every argument-facing model key is an argument."""
+    from models.schema import MODEL_SCHEMA
+
+    specs = schema()
+    exposed = {k for k, spec in MODEL_SCHEMA.items() if spec.arg}
+    assert exposed <= set(specs)
+    for key in exposed:
+        m, a = MODEL_SCHEMA[key], specs[key]
+        assert (a.default, a.choices, a.minimum, a.help) == (m.default, m.choices, m.minimum,
+                                                             m.help), key
+
+
+def test_model_schema_choices_are_the_model_registries():
+    from models.conv_rnns import RNNS
+    from models.depth_nets import DEPTH_HEADS, PROJ_X
+    from models.grid_nets import GRID_NETS
+    from models.norms import NORMS, canonical_norm
+    from models.schema import MODEL_SCHEMA
+
+    assert set(MODEL_SCHEMA["rnn"].choices) == set(RNNS)
+    assert set(MODEL_SCHEMA["grid_net"].choices) == set(GRID_NETS)
+    assert set(MODEL_SCHEMA["depth_head"].choices) == set(DEPTH_HEADS)
+    assert set(MODEL_SCHEMA["proj_x"].choices) == set(PROJ_X)
+    assert {canonical_norm(n) for n in MODEL_SCHEMA["norm"].choices} == set(NORMS)
+
+
+def test_default_args_build_the_release_models():
+    """Args' defaults and the model's are the same release model: the D-LSM built from
+    defaults alone (sepup and im_skip on, as the release) has the release's 3,890,722
+    parameters, and one built from args/args_dlsm.json is the same configuration."""
+    from models.lsm import build_model, lsm_config
+    from training.tasks import model_config
+
+    defaults = lsm_config(model_config(load_args(None, {})))
+    assert defaults == lsm_config(None)
+    assert defaults == lsm_config(model_config(load_args(DLSM)))
+    assert defaults["sepup"] is True and defaults["im_skip"] is True
+    assert build_model("dlsm", defaults).count_params() == 3_890_722
