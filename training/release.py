@@ -440,12 +440,12 @@ def ensure_converted(folder: str | os.PathLike, ckpt: str | os.PathLike | None,
     """
     prefix = resolve_release_checkpoint(folder, ckpt)
     run = cache_dir(folder, cache_root)
-    for path in sorted(run.glob("mvnet-*")):
-        state = path / "state.json"
-        if state.is_file() and read_json(state).get("converted_from", {}).get(
-                "checkpoint") == str(prefix.resolve()):
-            found = read_json(state).get("task")
-            if kind is not None and found != kind:
+    from training.checkpoint import list_checkpoints
+
+    for _, path in list_checkpoints(run):
+        state = read_json(path / "state.json")
+        if state.get("converted_from", {}).get("checkpoint") == str(prefix.resolve()):
+            if kind is not None and state.get("task") != kind:
                 break  # let convert_release raise the kind error
             log.info("using the conversion of %s in %s", prefix, run)
             return run, path.name
