@@ -106,6 +106,28 @@ def _peak_rss_gb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)
 
 
+def random_batch(args, seed: int = 0) -> dict:
+    """A random training batch for ``args`` (numpy): images in [0, 1], the release intrinsics
+    scaled to ``im_h x im_w``, look-at cameras at random azimuths (distance 2, elevation 20
+    degrees), 10% occupied voxels, depths in [1.5, 2.5]."""
+    import numpy as np
+
+    from data.cameras import intrinsics, look_at
+
+    b, v, h, w, n = args.batch_size, args.im_batch, args.im_h, args.im_w, args.nvox
+    rng = np.random.default_rng(seed)
+    K = intrinsics(224).astype(np.float32)
+    K[:2] *= np.array([[w / 224], [h / 224]], np.float32)
+    E = np.stack([look_at(a, 20.0)[:3] for a in rng.uniform(0, 360, b * v)]).astype(np.float32)
+    return {
+        "images": rng.random((b, v, h, w, 3), dtype=np.float32),
+        "K": np.tile(K, (b, v, 1, 1)),
+        "extrinsic": E.reshape(b, v, 3, 4),
+        "voxels": (rng.random((b, n, n, n, 1)) > 0.9).astype(np.float32),
+        "depth": rng.uniform(1.5, 2.5, (b, v, h, w, 1)).astype(np.float32),
+    }
+
+
 def _one(name: str, steps: int, overrides: dict, warmup: int = 1) -> dict:
     """Build, compile and time configuration ``name`` in this process.
 
@@ -116,7 +138,6 @@ def _one(name: str, steps: int, overrides: dict, warmup: int = 1) -> dict:
     import keras
     import numpy as np
 
-    from data.cameras import intrinsics, look_at
     from training.config import load_args
     from training.loop import compile_model, make_optimizer
     from training.tasks import TASKS, model_inputs
@@ -128,18 +149,8 @@ def _one(name: str, steps: int, overrides: dict, warmup: int = 1) -> dict:
     model = task.build_model(args)
     opt = make_optimizer(args)
     compile_model(model, task, args, opt)
+    batch = random_batch(args)
     b, v, h, w, n = args.batch_size, args.im_batch, args.im_h, args.im_w, args.nvox
-    rng = np.random.default_rng(0)
-    K = intrinsics(224).astype(np.float32)
-    K[:2] *= np.array([[w / 224], [h / 224]], np.float32)
-    E = np.stack([look_at(a, 20.0)[:3] for a in rng.uniform(0, 360, b * v)]).astype(np.float32)
-    batch = {
-        "images": rng.random((b, v, h, w, 3), dtype=np.float32),
-        "K": np.tile(K, (b, v, 1, 1)),
-        "extrinsic": E.reshape(b, v, 3, 4),
-        "voxels": (rng.random((b, n, n, n, 1)) > 0.9).astype(np.float32),
-        "depth": rng.uniform(1.5, 2.5, (b, v, h, w, 1)).astype(np.float32),
-    }
     x, y = model_inputs(batch), task.keras_target(batch)
     t0 = time.perf_counter()
     model.train_on_batch(x, y)

@@ -37,6 +37,7 @@ from keras import ops
 
 from models.layers import conv3d
 from models.norms import LayerNorm
+from models.precision import conv_dtype, lowp
 
 RNNS = ("gru", "lstm")
 
@@ -75,6 +76,7 @@ class SplitConv3D(keras.layers.Layer):
         self.kernel_size = int(kernel_size)
         self.layer_norm = bool(layer_norm)
         self.bias_init = float(bias_init)
+        self.conv_dtype = conv_dtype()
         self.norms = (
             [LayerNorm(name=_ln_name(i)) for i in range(self.splits)] if self.layer_norm else []
         )
@@ -94,7 +96,11 @@ class SplitConv3D(keras.layers.Layer):
             )
 
     def call(self, x: Any) -> list[Any]:
-        y = conv3d(x, self.kernel)
+        return self.finish(lowp(conv3d, x, self.kernel, self.conv_dtype))
+
+    def finish(self, y: Any) -> list[Any]:
+        """The bias or layer norms applied to a convolution output ``y``
+        ``[B, D, H, W, splits * F]``: the list of ``splits`` groups ``[B, D, H, W, F]``."""
         if not self.layer_norm:
             y = y + self.bias
         parts = ops.split(y, self.splits, axis=-1)
@@ -151,13 +157,37 @@ class ConvGRU3D(keras.layers.Layer):
         """Zero state ``[B, D, H, W, F]`` for an input ``x`` ``[B, D, H, W, C]``."""
         return ops.repeat(ops.zeros_like(x[..., :1]), self.filters, axis=-1)
 
-    def call(self, x: Any, state: Any) -> tuple[Any, Any]:
-        h = state
-        r, u = self.gates(ops.concatenate([x, h], axis=-1))
+    def project_inputs(self, x: Any) -> Any:
+        """The input's share of the three pre-activations: ``x * [W_gates | W_out]`` restricted
+        to the input channels, ``[N, D, H, W, C]`` -> ``[N, D, H, W, 3F]`` (reset, update,
+        candidate). It does not depend on the state, so :func:`run_over_views` computes it for
+        every view in one convolution."""
+        c = x.shape[-1]
+        kernel = ops.concatenate([self.gates.kernel[..., :c, :],
+                                  self.candidate.kernel[..., :c, :]], axis=-1)
+        return lowp(conv3d, x, kernel, self.gates.conv_dtype)
+
+    def step(self, xw: Any, h: Any, zero_state: bool = False) -> tuple[Any, Any]:
+        """One update from the projected input ``xw`` (:meth:`project_inputs`) and state ``h``
+        ``[B, D, H, W, F]``; ``zero_state`` says ``h`` is all zeros, whose convolutions are
+        then skipped (they add nothing). Returns ``(h', h')``."""
+        f = self.filters
+        g, c = ops.split(xw, [2 * f], axis=-1)  # split, not slices: one concat as gradient
+        if not zero_state:
+            g = g + lowp(conv3d, h, self.gates.kernel[..., -f:, :], self.gates.conv_dtype)
+        r, u = self.gates.finish(g)
         r, u = ops.sigmoid(r), ops.sigmoid(u)
-        (c,) = self.candidate(ops.concatenate([x, r * h], axis=-1))
+        if not zero_state:
+            c = c + lowp(conv3d, r * h, self.candidate.kernel[..., -f:, :],
+                         self.candidate.conv_dtype)
+        (c,) = self.candidate.finish(c)
         h_new = u * h + (1.0 - u) * ops.tanh(c)
         return h_new, h_new
+
+    def call(self, x: Any, state: Any) -> tuple[Any, Any]:
+        # The convolutions of [x, h] and [x, r h] as the sums of the input's and the state's
+        # parts (the same linear map): the input's part is shared and can be batched.
+        return self.step(self.project_inputs(x), state)
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -193,6 +223,7 @@ class ConvLSTM3D(keras.layers.Layer):
         self.kernel_size = int(kernel_size)
         self.layer_norm = bool(layer_norm)
         self.forget_bias = float(forget_bias)
+        self.conv_dtype = conv_dtype()
         self.norms = [LayerNorm(name=_ln_name(i)) for i in range(5)] if self.layer_norm else []
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
@@ -212,9 +243,20 @@ class ConvLSTM3D(keras.layers.Layer):
         z = ops.repeat(ops.zeros_like(x[..., :1]), self.filters, axis=-1)
         return z, z
 
-    def call(self, x: Any, state: tuple[Any, Any]) -> tuple[Any, tuple[Any, Any]]:
+    def project_inputs(self, x: Any) -> Any:
+        """The input's share of the four pre-activations, ``[N, D, H, W, C]`` ->
+        ``[N, D, H, W, 4F]`` (see :meth:`ConvGRU3D.project_inputs`)."""
+        c = x.shape[-1]
+        return lowp(conv3d, x, self.kernel[..., :c, :], self.conv_dtype)
+
+    def step(self, xw: Any, state: tuple[Any, Any], zero_state: bool = False
+             ) -> tuple[Any, tuple[Any, Any]]:
+        """One update from the projected input ``xw`` (:meth:`project_inputs`) and the state
+        ``(m, h)``; ``zero_state`` skips the state's convolution (the state is all zeros)."""
         m, h = state
-        y = conv3d(ops.concatenate([x, h], axis=-1), self.kernel)
+        y = xw
+        if not zero_state:
+            y = y + lowp(conv3d, h, self.kernel[..., -self.filters :, :], self.conv_dtype)
         if not self.layer_norm:
             y = y + self.bias
         j, i, f, o = ops.split(y, 4, axis=-1)
@@ -225,6 +267,9 @@ class ConvLSTM3D(keras.layers.Layer):
             m_new = self.norms[4](m_new)
         h_new = ops.tanh(m_new) * ops.sigmoid(o)
         return h_new, (m_new, h_new)
+
+    def call(self, x: Any, state: tuple[Any, Any]) -> tuple[Any, tuple[Any, Any]]:
+        return self.step(self.project_inputs(x), state)
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -253,9 +298,16 @@ def run_over_views(cell: ConvGRU3D | ConvLSTM3D, sequence: Any, initial_state: A
     if views is None:
         raise ValueError("the view axis of sequence must be static")
     state = cell.initial_state(sequence[:, 0]) if initial_state is None else initial_state
+    if not cell.built:
+        cell.build(tuple(sequence.shape[:1]) + tuple(sequence.shape[2:]))
+    # The input's share of the convolutions for all views at once (one larger convolution),
+    # then the recurrence; the state's convolutions are skipped while it is the zero state.
+    xw = cell.project_inputs(ops.reshape(sequence, (-1, *sequence.shape[2:])))
+    xw = ops.split(ops.reshape(xw, (-1, views, *xw.shape[1:])), views, axis=1)
     outputs = []
     for v in range(views):
-        out, state = cell(sequence[:, v], state)
+        out, state = cell.step(ops.squeeze(xw[v], 1), state,
+                               zero_state=initial_state is None and v == 0)
         outputs.append(out)
     return ops.stack(outputs, axis=1)
 

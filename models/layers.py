@@ -36,6 +36,7 @@ import keras
 from keras import ops
 
 from models.norms import canonical_norm, make_norm
+from models.precision import conv_dtype, lowp
 
 KINDS = ("conv", "deconv", "sepconv", "resize_conv")
 CONV3D_IMPLS = ("auto", "native", "2d")
@@ -86,6 +87,7 @@ def conv3d(x: Any, kernel: Any, strides: int = 1, impl: str | None = None) -> An
     for i in range(k):  # output depth j reads padded input depth j * s + i
         taps = xp[:, i : i + strides * (d_out - 1) + 1 : strides]
         t = ops.conv(ops.reshape(taps, (-1, h, w, c)), kernel[i], strides=strides, padding="same")
+        t = ops.cast(t, "float32")  # taps of a low-precision conv are summed in float32
         y = t if y is None else y + t
     return ops.reshape(y, (-1, d_out, *y.shape[1:]))
 
@@ -104,7 +106,7 @@ def conv3d_transpose(x: Any, kernel: Any, strides: int = 1, impl: str | None = N
     flat = ops.reshape(x, (-1, h, w, c))
     taps = []
     for i in range(k):
-        t = ops.conv_transpose(flat, kernel[i], strides=s, padding="same")
+        t = ops.cast(ops.conv_transpose(flat, kernel[i], strides=s, padding="same"), "float32")
         taps.append(ops.reshape(t, (-1, d, *t.shape[1:])))
     # Input depth j with tap i lands at uncropped output depth j * s + i. Group taps by
     # i mod s, shift each by i // s, then interleave the s groups along depth.
@@ -135,6 +137,9 @@ class ConvUnit(keras.layers.Layer):
       strides: conv stride (``conv``/``deconv``) or upsampling factor (``resize_conv``).
       norm: ``"IN"``, ``"BN"`` or ``"None"``.
       pre_activation: apply ReLU to the input first.
+
+    The convolution computes in :func:`models.precision.conv_dtype` as it was when the unit
+    was constructed (input, kernel and output stay float32; :mod:`models.precision`).
     """
 
     def __init__(
@@ -165,6 +170,7 @@ class ConvUnit(keras.layers.Layer):
         self.norm = canonical_norm(norm)
         self.pre_activation = bool(pre_activation)
         self.norm_layer = make_norm(self.norm)
+        self.conv_dtype = conv_dtype()
 
     def build(self, input_shape: tuple[int | None, ...]) -> None:
         if len(input_shape) != self.rank + 2:
@@ -191,21 +197,23 @@ class ConvUnit(keras.layers.Layer):
     def call(self, x: Any, training: bool | None = None) -> Any:
         if self.pre_activation:
             x = ops.relu(x)
+        dt = self.conv_dtype
         if self.kind == "conv" and self.rank == 3:
-            y = conv3d(x, self.kernel, self.strides)
+            y = lowp(conv3d, x, self.kernel, dt, strides=self.strides)
         elif self.kind == "conv":
-            y = ops.conv(x, self.kernel, strides=self.strides, padding="same")
+            y = lowp(ops.conv, x, self.kernel, dt, strides=self.strides, padding="same")
         elif self.kind == "deconv" and self.rank == 3:
-            y = conv3d_transpose(x, self.kernel, self.strides)
+            y = lowp(conv3d_transpose, x, self.kernel, dt, strides=self.strides)
         elif self.kind == "deconv":
-            y = ops.conv_transpose(x, self.kernel, strides=self.strides, padding="same")
+            y = lowp(ops.conv_transpose, x, self.kernel, dt, strides=self.strides,
+                     padding="same")
         elif self.kind == "sepconv":
-            y = ops.depthwise_conv(x, self.depth_kernel, strides=1, padding="same")
-            y = ops.conv(y, self.kernel, strides=1, padding="same")
+            y = lowp(ops.depthwise_conv, x, self.depth_kernel, dt, strides=1, padding="same")
+            y = lowp(ops.conv, y, self.kernel, dt, strides=1, padding="same")
         else:  # resize_conv
             if self.strides > 1:
                 x = ops.repeat(ops.repeat(x, self.strides, axis=1), self.strides, axis=2)
-            y = ops.conv(x, self.kernel, strides=1, padding="same")
+            y = lowp(ops.conv, x, self.kernel, dt, strides=1, padding="same")
         if self.norm_layer is None:
             return y + self.bias
         if self.norm == "BN":

@@ -28,6 +28,65 @@ from keras import ops
 NORMS = ("IN", "BN", "None")
 
 
+def normalize(x: Any, axes: list[int], epsilon: float, gamma: Any = None, beta: Any = None
+              ) -> Any:
+    """``(x - mean) / sqrt(var + epsilon) * gamma + beta`` with its gradient written out.
+
+    Mean and biased variance are taken over ``axes`` (kept), per the other axes; ``gamma``
+    and ``beta`` (``[C]``, or None for none) broadcast over the last axis. Same values as
+    ``ops.moments`` and the formula; the backward pass is the closed form
+
+        dx = rsqrt(var + eps) * (g' - mean(g') - x_hat * mean(g' * x_hat)),  g' = g * gamma,
+
+    ``dgamma = sum(g * x_hat)``, ``dbeta = sum(g)`` (over every axis but the last), which costs
+    a few fused passes instead of the many small ops that differentiating ``moments`` gives
+    (norms were a third of a bfloat16 training step: ``docs/profile_train.md``).
+
+    Args:
+      x: ``[B, ..., C]`` float32.
+      axes: the axes the statistics are taken over (e.g. ``[1, 2, 3]`` for instance norm of
+        ``[B, D, H, W, C]``... or every non-batch axis for layer norm).
+      epsilon: added to the variance.
+      gamma, beta: ``[C]`` scale and offset, or None.
+
+    Returns:
+      Same shape as ``x``.
+    """
+    has_gamma, has_beta = gamma is not None, beta is not None
+    # read variables outside the custom-gradient function (TF then needs no `variables` arg)
+    params = [ops.copy(p) for p in (gamma, beta) if p is not None]
+    reduce_axes = list(range(len(x.shape) - 1))
+
+    @ops.custom_gradient
+    def fn(x, *params):
+        mean = ops.mean(x, axis=axes, keepdims=True)
+        d = x - mean
+        scale = ops.rsqrt(ops.mean(d * d, axis=axes, keepdims=True) + epsilon)
+        x_hat = d * scale
+        y = x_hat
+        if has_gamma:
+            y = y * params[0]
+        if has_beta:
+            y = y + params[-1]
+
+        def grad(*args, upstream=None):
+            g = args[0] if upstream is None else upstream
+            gg = g * params[0] if has_gamma else g
+            m1 = ops.mean(gg, axis=axes, keepdims=True)
+            m2 = ops.mean(gg * x_hat, axis=axes, keepdims=True)
+            dx = scale * (gg - m1 - x_hat * m2)
+            out = [dx]
+            if has_gamma:
+                out.append(ops.sum(g * x_hat, axis=reduce_axes))
+            if has_beta:
+                out.append(ops.sum(g, axis=reduce_axes))
+            return tuple(out)
+
+        return y, grad
+
+    return fn(x, *params)
+
+
 def canonical_norm(norm: str | None) -> str:
     """Return the canonical norm name for ``norm`` (``None`` and ``"none"`` mean ``"None"``).
 
@@ -62,8 +121,7 @@ class InstanceNorm(keras.layers.Layer):
 
     def call(self, x: Any) -> Any:
         axes = list(range(1, len(x.shape) - 1))
-        mean, var = ops.moments(x, axes=axes, keepdims=True)
-        return (x - mean) * ops.rsqrt(var + self.epsilon) + self.bias
+        return normalize(x, axes, self.epsilon, beta=self.bias)
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple:
         return tuple(input_shape)
@@ -95,8 +153,7 @@ class LayerNorm(keras.layers.Layer):
 
     def call(self, x: Any) -> Any:
         axes = list(range(1, len(x.shape)))
-        mean, var = ops.moments(x, axes=axes, keepdims=True)
-        return (x - mean) * ops.rsqrt(var + self.epsilon) * self.gamma + self.beta
+        return normalize(x, axes, self.epsilon, gamma=self.gamma, beta=self.beta)
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple:
         return tuple(input_shape)

@@ -23,12 +23,29 @@ from ops import unproject as _unproject
 
 
 @functools.lru_cache(maxsize=64)
-def _unproject_fn(nvox: int, im_size: tuple[int, ...], grid_range: tuple[float, ...]
-                  ) -> Callable:
-    def fn(feats: tf.Tensor, K: tf.Tensor, extrinsic: tf.Tensor) -> tf.Tensor:
+def _unproject_fns(nvox: int, im_size: tuple[int, ...], grid_range: tuple[float, ...]
+                   ) -> tuple[Callable, Callable, Callable]:
+    """XLA functions of the unprojection's forward pass and of its gradients with respect to
+    the features and to the cameras."""
+    def fwd(feats: tf.Tensor, K: tf.Tensor, extrinsic: tf.Tensor) -> tf.Tensor:
         return _unproject.unproject_portable(feats, K, extrinsic, nvox, im_size, grid_range)
 
-    return tf.function(fn, jit_compile=True, autograph=False)
+    def bwd(g: tf.Tensor, feats: tf.Tensor, K: tf.Tensor, extrinsic: tf.Tensor) -> tf.Tensor:
+        n, h, w, c = feats.shape
+        i00, fu, fv, _ = _unproject.sample_coords(K, extrinsic, nvox, (h, w), im_size,
+                                                  grid_range, feats.dtype.name)
+        g = tf.reshape(g, (-1, nvox, nvox, nvox, c + 1))[..., :c]  # depth: no feature grad
+        return tf.reshape(_unproject.splat(g, i00, fu, fv, w, n * h * w), (n, h, w, c))
+
+    def bwd_cameras(g: tf.Tensor, feats: tf.Tensor, K: tf.Tensor, extrinsic: tf.Tensor
+                    ) -> list[tf.Tensor]:
+        with tf.GradientTape() as tape:
+            tape.watch([K, extrinsic])
+            y = _unproject.unproject_portable(feats, K, extrinsic, nvox, im_size, grid_range)
+        return tape.gradient(y, [K, extrinsic], output_gradients=g)
+
+    return tuple(tf.function(f, jit_compile=True, autograph=False)
+                 for f in (fwd, bwd, bwd_cameras))
 
 
 @functools.lru_cache(maxsize=64)
@@ -43,10 +60,23 @@ def _project_fn(im_size: tuple[int, ...], proj_x: int, samples: int, z_range: tu
 
 def unproject(feats, K, extrinsic, nvox: int, im_size: Sequence[int] = (224, 224),
               grid_range: Sequence[float] = (-0.5, 0.5)):
-    """XLA-compiled :func:`ops.unproject.unproject` (same arguments, shapes and result)."""
-    fn = _unproject_fn(int(nvox), tuple(int(x) for x in im_size),
-                       tuple(float(x) for x in grid_range))
-    return fn(feats, K, extrinsic)
+    """XLA-compiled :func:`ops.unproject.unproject` (same arguments, shapes and result).
+
+    The gradient with respect to ``feats`` is one XLA function (:func:`ops.unproject.splat`
+    at the forward's sample positions); those with respect to ``K`` and ``extrinsic`` are a
+    second one, which a graph (training step) prunes when the cameras need no gradient.
+    """
+    fwd, bwd, bwd_cameras = _unproject_fns(int(nvox), tuple(int(x) for x in im_size),
+                                           tuple(float(x) for x in grid_range))
+
+    @tf.custom_gradient
+    def fn(x: tf.Tensor, k: tf.Tensor, e: tf.Tensor) -> tuple[tf.Tensor, Callable]:
+        def grad(g: tf.Tensor) -> tuple[tf.Tensor, ...]:
+            return (bwd(g, x, k, e), *bwd_cameras(g, x, k, e))
+
+        return fwd(x, k, e), grad
+
+    return fn(*(tf.convert_to_tensor(t) for t in (feats, K, extrinsic)))
 
 
 def project_rays(grid, K, extrinsic, im_size: Sequence[int] = (224, 224), proj_x: int = 4,

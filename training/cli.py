@@ -68,6 +68,9 @@ def _eval_cli(kind: str, argv: Sequence[str] | None, what: str, split: str,
     args, ns = parse_cli(argv, description=f"{what} a {kind.upper()} run (or a release model "
                          "folder, converted on the fly).", defaults={"split": split}, extra=extra)
     _setup_logging(args)
+    if not any(t == "--precision" or t.startswith("--precision=") for t in (argv or [])):
+        # evaluation computes in float32 unless asked: recorded tables reproduce on any machine
+        args = args.replace(precision="float32")
     if not args.log:
         _fail("--log RUN_DIR is required (the training run's log directory)")
         return task, args, ns, None

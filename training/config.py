@@ -147,6 +147,13 @@ class Args:
     jit_compile: str = _arg("auto", "Compile the training step with XLA: auto (Keras decides: "
                             "XLA on JAX, and on TensorFlow where the model supports it), true or "
                             "false.", choices=("auto", "true", "false"), group="model")
+    precision: str = _arg("auto", "Compute precision of the convolutions (weights, norms, "
+                          "gathers and losses stay float32; models/precision.py): auto (bfloat16 "
+                          "on AMX/AVX512_BF16 CPUs with TensorFlow and on GPUs of compute "
+                          "capability 8+, else float32), float32, bfloat16, or float16 (loss "
+                          "scaling; GPUs only, slow on a CPU). The val and test scripts "
+                          "compute in float32 unless given --precision.",
+                          choices=("auto", "float32", "bfloat16", "float16"), group="model")
     loss: str = _arg("ce", "Training loss: ce (sigmoid cross-entropy on voxels, V-LSM) or l1 "
                      "(depth, D-LSM).", choices=("ce", "l1"), group="model")
 

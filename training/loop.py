@@ -45,6 +45,7 @@ from training.checkpoint import (
     resolve_checkpoint,
     save_checkpoint,
 )
+from models.precision import fast_precision, resolve_precision
 from training.config import Args, save_args
 from training.summaries import SummaryWriter
 from training.tasks import Task, model_inputs
@@ -104,8 +105,19 @@ def make_optimizer(args: Args) -> keras.optimizers.Optimizer:
     schedule = keras.optimizers.schedules.ExponentialDecay(
         initial_learning_rate=args.lr, decay_steps=args.decay_steps,
         decay_rate=args.decay_rate, staircase=True)
-    return keras.optimizers.Adam(learning_rate=schedule, beta_1=args.beta1, beta_2=0.999,
+    adam = keras.optimizers.Adam(learning_rate=schedule, beta_1=args.beta1, beta_2=0.999,
                                  epsilon=args.adam_epsilon)
+    if resolve_precision(args.precision) == "float16":
+        # float16's range is small: scale the loss (dynamically) so gradients do not underflow
+        return keras.optimizers.LossScaleOptimizer(adam)
+    return adam
+
+
+def saved_optimizer(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """The optimizer whose variables a checkpoint holds: Adam itself, also under float16's
+    loss scaling (its scale is not saved: it re-adapts), so checkpoints are the same in every
+    precision."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
 
 
 def current_lr(optimizer: keras.optimizers.Optimizer) -> float:
@@ -164,12 +176,17 @@ def train(args: Args, task: Task, progress: bool = True,
 
     run_dir, ckpt = _resolve_run(args)
     keras.utils.set_random_seed(args.rng_seed)
+    if args.precision == "auto":
+        prec, why = fast_precision()
+        log.info("precision auto -> %s (%s)", prec, why)
+    else:
+        log.info("precision %s", args.precision)
     model = task.build_model(args)
     optimizer = make_optimizer(args)
     compile_model(model, task, args, optimizer)
     start = 0
     if ckpt is not None:
-        state = load_checkpoint(ckpt, model, optimizer)
+        state = load_checkpoint(ckpt, model, saved_optimizer(optimizer))
         start = int(state["iteration"])
         log.info("resumed %s from %s (iteration %d)", task.kind, ckpt, start)
     else:
@@ -228,7 +245,7 @@ def train(args: Args, task: Task, progress: bool = True,
                            and time.monotonic() - t_start > 60.0 * args.max_minutes)
             if it % args.ckpt_iters == 0 or it == args.niters or out_of_time:
                 result.checkpoint = save_checkpoint(
-                    run_dir, it, model, optimizer,
+                    run_dir, it, model, saved_optimizer(optimizer),
                     state={"data_step": it, "rng_seed": args.rng_seed, "task": task.kind})
             if out_of_time and it < args.niters:
                 result.stopped_early = True

@@ -134,10 +134,13 @@ class Task:
 
     # -- model and loss ----------------------------------------------------------------------
     def build_model(self, args: Args) -> keras.Model:
-        """The model for ``args``, built (weights created) for ``im_batch`` views."""
+        """The model for ``args``, built (weights created) for ``im_batch`` views, its
+        convolutions computing in ``args.precision`` (:mod:`models.precision`)."""
         from models.lsm import build_model
+        from models.precision import precision, resolve_precision
 
-        model = build_model(self.kind, model_config(args))
+        with precision(resolve_precision(args.precision)):
+            model = build_model(self.kind, model_config(args))
         v = args.im_batch
         model({"images": np.zeros((1, v, args.im_h, args.im_w, 3), np.float32),
                "K": np.tile(np.eye(3, dtype=np.float32), (1, v, 1, 1)),

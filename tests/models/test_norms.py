@@ -81,3 +81,79 @@ def test_instance_norm_get_config_round_trip() -> None:
     layer = InstanceNorm(epsilon=1e-3, name="x")
     clone = InstanceNorm.from_config(layer.get_config())
     assert clone.epsilon == 1e-3 and clone.name == "x"
+
+
+# ---------------------------------------------------------------------------------------------
+# The closed-form backward pass of `normalize` against finite differences of a numpy reference
+# ---------------------------------------------------------------------------------------------
+def _norm_ref64(x, gamma, beta, axes, eps):
+    mean = x.mean(axis=tuple(axes), keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=tuple(axes), keepdims=True)
+    y = (x - mean) / np.sqrt(var + eps)
+    return y * (1.0 if gamma is None else gamma) + (0.0 if beta is None else beta)
+
+
+def _fd_grads(f, arrays, h=1e-6):
+    """Central differences of the scalar ``f(*arrays)`` (float64) for every array."""
+    out = []
+    for i, a in enumerate(arrays):
+        g = np.zeros_like(a)
+        for idx in np.ndindex(a.shape):
+            plus = [b.copy() for b in arrays]
+            minus = [b.copy() for b in arrays]
+            plus[i][idx] += h
+            minus[i][idx] -= h
+            g[idx] = (f(*plus) - f(*minus)) / (2 * h)
+        out.append(g)
+    return out
+
+
+def _backend_grads(f, arrays):
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        xs = [tf.constant(a) for a in arrays]
+        with tf.GradientTape() as tape:
+            tape.watch(xs)
+            y = f(*xs)
+        return [g.numpy() for g in tape.gradient(y, xs)]
+    import jax
+
+    return [np.asarray(g) for g in jax.grad(f, argnums=tuple(range(len(arrays))))(*arrays)]
+
+
+@pytest.mark.parametrize("kind", ["instance", "layer"])
+def test_normalize_gradient_matches_finite_differences(kind: str) -> None:
+    from models.norms import normalize
+
+    rng = np.random.default_rng(3)
+    shape = (2, 3, 4, 2)
+    x = (rng.normal(size=shape) * 2 + 0.5).astype(np.float32)
+    w = rng.normal(size=shape).astype(np.float32)  # a random linear read-out of the output
+    beta = rng.normal(size=shape[-1]).astype(np.float32)
+    gamma = (rng.normal(size=shape[-1]) + 1.0).astype(np.float32)
+    axes = [1, 2] if kind == "instance" else [1, 2, 3]
+    eps = 1e-5
+    if kind == "instance":
+        arrays = [x, beta]
+
+        def ours(x, beta):
+            return keras.ops.sum(normalize(x, axes, eps, beta=beta) * w)
+
+        def ref(x, beta):
+            return float((_norm_ref64(x, None, beta, axes, eps) * w).sum())
+    else:
+        arrays = [x, gamma, beta]
+
+        def ours(x, gamma, beta):
+            return keras.ops.sum(normalize(x, axes, eps, gamma=gamma, beta=beta) * w)
+
+        def ref(x, gamma, beta):
+            return float((_norm_ref64(x, gamma, beta, axes, eps) * w).sum())
+
+    got = _backend_grads(ours, arrays)
+    want = _fd_grads(ref, [a.astype(np.float64) for a in arrays])
+    for g, r in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, r, rtol=1e-3, atol=1e-3)
+    value = float(keras.ops.convert_to_numpy(ours(*arrays)))
+    assert value == pytest.approx(ref(*[a.astype(np.float64) for a in arrays]), rel=1e-5)

@@ -50,6 +50,31 @@ def test_unproject_fast_equals_portable_with_gradients():
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("graph", [False, True])
+def test_unproject_fast_path_differentiates_features_and_cameras_together(graph):
+    """The fast path's custom gradient returns the cameras' gradients too (a second XLA
+    function, pruned by a graph that does not need it), equal to the portable op's."""
+    import tensorflow as tf
+
+    from ops import tf_kernels
+
+    rng = np.random.default_rng(1)
+    K, E = (tf.constant(a) for a in _cams(rng, 1, 2, 64))
+    feats = tf.constant(rng.random((2, 32, 32, 3), dtype=np.float32))
+    w = tf.constant(rng.random((1, 2, 8, 8, 8, 4), dtype=np.float32))
+
+    def grads(fn):
+        with tf.GradientTape() as tape:
+            tape.watch([feats, K, E])
+            loss = tf.reduce_sum(fn(feats, K, E, 8, (64, 64), (-0.5, 0.5)) * w)
+        return tape.gradient(loss, [feats, K, E])
+
+    run = (lambda fn: tf.function(lambda: grads(fn))()) if graph else grads
+    for got, want in zip(run(tf_kernels.unproject), run(unproject_portable), strict=True):
+        assert got is not None
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("rounding", ["release", "centre"])
 def test_project_fast_equals_portable_with_gradients(rounding):
     import tensorflow as tf

@@ -1,0 +1,261 @@
+"""Where a training step's time goes: each part of V-LSM / D-LSM timed forward + backward alone.
+
+The model of a configuration (as ``bm_train_step.py`` builds it, random inputs with consistent
+cameras) is cut into its parts, and each part is timed on its own as a compiled function
+(``tf.function`` graph on TensorFlow, ``jax.jit`` on JAX) computing its output and the
+gradients of a scalar of it with respect to its input and its weights, which is what the
+training step asks of it:
+
+=================  ========================================================================
+image UNet         ``ImNet_UNet`` on the B*V images
+unprojection       ``ops.unproject.unproject`` of the image features (grad w.r.t. features)
+GRU                ``ConvRNN3D`` over the V unprojected grids (3D convs + layer norms)
+grid UNet          ``Grid_Unet`` on the B*V fused grids
+projection         D-LSM: ``ops.project.project_rays`` of the grid features into the views
+depth net          D-LSM: ``DepthNet`` on the projected rays (+ image skips)
+loss               the task's loss on the model output
+optimizer          Adam's update of every variable (``optimizer.apply``)
+norms (within)     the same parts with every norm layer replaced by the identity: the
+                   difference is the cost of the instance and layer norms inside the parts
+whole step         ``model.train_on_batch`` as the training loop runs it
+=================  ========================================================================
+
+The parts' sum differs from the whole step by what a step adds (framework dispatch, the
+loss's reductions, copies between parts that the one graph avoids). The input pipeline is
+not in a step: ``bm_loader.py`` measures it (the loader runs ahead in its own threads).
+Prints a Markdown table; never asserts. Example::
+
+    python benchmarks/bm_profile_step.py --config release_vlsm --precision float32
+    python benchmarks/bm_profile_step.py --config release_dlsm --precision bfloat16
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from benchmarks.bm_train_step import CONFIGS, random_batch  # noqa: E402
+
+
+def _compiled_grad(fn: Callable, n_inputs: int, weights: list) -> Callable:
+    """``g(*inputs)`` -> (output, grads of sum(output) w.r.t. the first ``n_inputs`` inputs and
+    ``weights``), compiled for the backend."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function(autograph=False)
+        def g(*inputs):
+            with tf.GradientTape() as tape:
+                diff = list(inputs[:n_inputs])
+                tape.watch(diff)
+                out = fn(*inputs)
+                scalar = tf.add_n([tf.reduce_sum(o) for o in tf.nest.flatten(out)])
+            grads = tape.gradient(scalar, diff + [w.value for w in weights])
+            return out, grads
+
+        return g
+    if backend == "jax":
+        import jax
+
+        values = [w.value for w in weights]
+
+        def pure(diff, vals, rest):
+            with keras.StatelessScope(state_mapping=list(zip(weights, vals, strict=True))):
+                out = fn(*diff, *rest)
+            leaves = jax.tree_util.tree_leaves(out)
+            return sum(jax.numpy.sum(o) for o in leaves), out
+
+        grad = jax.jit(jax.grad(pure, argnums=(0, 1), has_aux=True))
+
+        def g(*inputs):
+            return grad(list(inputs[:n_inputs]), values, list(inputs[n_inputs:]))
+
+        return g
+    raise SystemExit(f"backend {backend} not supported")
+
+
+def _block(x) -> None:
+    for leaf in keras.tree.flatten(x):
+        np.asarray(keras.ops.convert_to_numpy(leaf)).ravel()[:1]
+
+
+def _time(fn: Callable, args: tuple, steps: int) -> float:
+    _block(fn(*args))  # trace + first run
+    _block(fn(*args))
+    ts = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        _block(fn(*args))
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts))
+
+
+class _Identity:
+    """Stands in for a norm layer's ``call``: the profile without norms."""
+
+    @staticmethod
+    def call(x, *args, **kwargs):
+        return x
+
+
+def _parts(model, task, args, batch) -> dict[str, tuple[Callable, tuple, int, list]]:
+    """name -> (function, inputs, number of differentiated inputs, weights)."""
+    from ops.project import project_rays
+    from ops.unproject import unproject
+
+    c = model.lsm_config
+    b, v, n = args.batch_size, args.im_batch, c["nvox"]
+    K, E = batch["K"], batch["extrinsic"]
+    images = batch["images"].reshape(-1, c["im_h"], c["im_w"], 3)
+    im = model.im_net(images)
+    feats = keras.ops.convert_to_numpy(im["features"])
+    grid = keras.ops.convert_to_numpy(unproject(feats, K, E, n, (c["im_h"], c["im_w"]),
+                                                c["grid_range"]))
+    fused = keras.ops.convert_to_numpy(model.rnn(grid)).reshape(-1, n, n, n, c["rnn_channels"])
+    out = model.grid_net(fused)
+    parts = {
+        "image UNet": (lambda x: model.im_net(x, training=True), (images,), 0,
+                       model.im_net.trainable_weights),
+        "unprojection": (lambda f, k, e: unproject(f, k, e, n, (c["im_h"], c["im_w"]),
+                                                   c["grid_range"]), (feats, K, E), 1, []),
+        "GRU": (lambda g: model.rnn(g), (grid,), 1, model.rnn.trainable_weights),
+        "grid UNet": (lambda f: model.grid_net(f, training=True), (fused,), 1,
+                      model.grid_net.trainable_weights),
+    }
+    if task.kind == "dlsm":
+        p, s, g = c["proj_x"], c["ray_samples"], c["grid_channels"]
+        gf = keras.ops.convert_to_numpy(out["features"]).reshape(b, v, n, n, n, g)
+        h, w = c["im_h"] // p, c["im_w"] // p
+
+        def proj(x, k, e):
+            return project_rays(x, k, e, im_size=(c["im_h"], c["im_w"]), proj_x=p, samples=s,
+                                z_range=c["z_range"], grid_range=c["grid_range"],
+                                rounding=c["proj_rounding"])
+
+        rays = keras.ops.convert_to_numpy(proj(gf, K, E)).reshape(-1, h, w, g * s)
+        skips = []
+        for name in model.depth_net.skip_names:
+            f = keras.ops.convert_to_numpy(im[name])
+            fh, fw, fc = f.shape[1:]
+            skips.append(np.repeat(f.reshape(b, 1, v, fh, fw, fc), v, axis=1)
+                         .reshape(-1, fh, fw, fc))
+        parts["projection"] = (proj, (gf, K, E), 1, [])
+        parts["depth net"] = (lambda r, *sk: model.depth_net(r, list(sk), training=True),
+                              (rays, *skips), 1 + len(skips), model.depth_net.trainable_weights)
+    pred = keras.ops.convert_to_numpy(model(batch_inputs(batch)))
+    target = keras.ops.convert_to_numpy(task.keras_target(batch))
+    parts["loss"] = (lambda pr, t: task.keras_loss(t, pr), (pred, target), 1, [])
+    return parts
+
+
+def batch_inputs(batch: dict) -> dict:
+    return {k: batch[k] for k in ("images", "K", "extrinsic")}
+
+
+def _norm_layers(model) -> list:
+    from models.norms import InstanceNorm, LayerNorm
+
+    return [layer for layer in model._flatten_layers(include_self=False, recursive=True)
+            if isinstance(layer, InstanceNorm | LayerNorm)]
+
+
+def profile(config: str, precision: str, steps: int) -> list[tuple[str, float, float | None]]:
+    from training.config import load_args
+    from training.loop import compile_model, make_optimizer
+    from training.tasks import TASKS, model_inputs
+
+    kind, argsjs, extra = CONFIGS[config]
+    args = load_args(REPO / argsjs, {**extra, "precision": precision})
+    task = TASKS[kind]
+    keras.utils.set_random_seed(0)
+    model = task.build_model(args)
+    batch = random_batch(args)
+    parts = _parts(model, task, args, batch)
+    rows = []
+    for name, (fn, inputs, n_diff, weights) in parts.items():
+        rows.append([name, _time(_compiled_grad(fn, n_diff, weights), inputs, steps), None])
+    # the same parts without norms
+    norms = _norm_layers(model)
+    saved = [layer.call for layer in norms]
+    for layer in norms:
+        layer.call = _Identity.call
+    for row in rows:
+        fn, inputs, n_diff, weights = parts[row[0]]
+        if row[0] in ("image UNet", "GRU", "grid UNet", "depth net"):
+            row[2] = _time(_compiled_grad(fn, n_diff, weights), inputs, steps)
+    for layer, call in zip(norms, saved, strict=True):
+        layer.call = call
+    opt = make_optimizer(args)
+    opt.build(model.trainable_variables)
+    grads = [np.ones(w.shape, np.float32) * 1e-3 for w in model.trainable_variables]
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        gs = [tf.constant(g) for g in grads]
+
+        @tf.function(autograph=False)
+        def step():
+            opt.apply(gs, model.trainable_variables)
+            return opt.iterations
+
+        rows.append(["optimizer (Adam)", _time(step, (), steps), None])
+    else:
+        gs = [keras.ops.convert_to_tensor(g) for g in grads]
+
+        def step():
+            opt.apply(gs, model.trainable_variables)
+            return opt.iterations.value
+
+        rows.append(["optimizer (Adam, eager)", _time(step, (), steps), None])
+    compile_model(model, task, args, make_optimizer(args))
+    x, y = model_inputs(batch), task.keras_target(batch)
+    rows.append(["whole step (train_on_batch)",
+                 _time(lambda: model.train_on_batch(x, y), (), steps), None])
+    return [tuple(r) for r in rows]
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default="release_vlsm", choices=sorted(CONFIGS))
+    ap.add_argument("--precision", default="float32",
+                    choices=("auto", "float32", "bfloat16", "float16"))
+    ap.add_argument("--steps", type=int, default=3, help="timed calls per part (median)")
+    a = ap.parse_args(argv)
+    from tabulate import tabulate
+
+    from models.precision import resolve_precision
+
+    prec = resolve_precision(a.precision)
+    rows = profile(a.config, prec, a.steps)
+    whole = rows[-1][1]
+    parts = [r for r in rows if not r[0].startswith("whole")]
+    total = sum(r[1] for r in parts)
+    table = []
+    for name, t, t_no_norm in rows:
+        share = "" if name.startswith("whole") else f"{100 * t / whole:.0f}%"
+        norm = "" if t_no_norm is None else f"{t - t_no_norm:.3f}"
+        table.append((name, f"{t:.3f}", share, norm))
+    table.insert(-1, ("sum of the parts", f"{total:.3f}", f"{100 * total / whole:.0f}%", ""))
+    norms = sum(r[1] - r[2] for r in rows if r[2] is not None)
+    table.insert(-1, ("norms within the parts", f"{norms:.3f}", f"{100 * norms / whole:.0f}%",
+                      ""))
+    print(f"config {a.config}, precision {prec}, backend {keras.backend.backend()}, "
+          f"median of {a.steps}")
+    print(tabulate(table, headers=("part (forward + backward)", "s", "of step",
+                                   "of which norms, s"), tablefmt="github"))
+
+
+if __name__ == "__main__":
+    main()
