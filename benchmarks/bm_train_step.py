@@ -138,6 +138,7 @@ def _one(name: str, steps: int, overrides: dict, warmup: int = 1) -> dict:
     import keras
     import numpy as np
 
+    from models.precision import resolve_precision
     from training.config import load_args
     from training.loop import compile_model, make_optimizer
     from training.tasks import TASKS, model_inputs
@@ -170,6 +171,7 @@ def _one(name: str, steps: int, overrides: dict, warmup: int = 1) -> dict:
         "image": f"{h}x{w}",
         "nvox": n,
         "params": params,
+        "precision": resolve_precision(args.precision),
         "first_step_s": round(first, 2),
         "step_s": round(float(np.median(times)), 3),
         "peak_rss_gb": _peak_rss_gb(),
@@ -256,6 +258,7 @@ class Row:
     has_orig: bool = True
     failed: set[str] = field(default_factory=set)
     backend: str = ""
+    precision: str | None = None  # ours: the precision asked for, then the one it ran in
 
 
 def _find_mirror(tool: Path) -> Path:
@@ -388,7 +391,8 @@ def _run_config(
         ]
     else:
         what = case.what if case else f"{KIND_NAME[CONFIGS[name][0]]} train step"
-        todo = [Row(name, what, has_orig=case is not None)]
+        todo = [Row(name, what, has_orig=case is not None, precision=p)
+                for p in (a.precisions or [None])]
     rows.extend(todo)
     for rnd in range(a.rounds):
         tag = f"{name} (round {rnd + 1}/{a.rounds})"
@@ -401,11 +405,13 @@ def _run_config(
                 for r in todo:
                     r.failed.add("original")
             else:
-                keys = ["fwd", "fwdbwd"] if name == UNPROJECT else ["step"]
-                for r, k in zip(todo, keys, strict=True):
-                    r.orig += res["times_s"][k]
-                if name != UNPROJECT:
-                    todo[0].orig_rss = max(todo[0].orig_rss or 0.0, res["peak_rss_gb"])
+                if name == UNPROJECT:
+                    for r, k in zip(todo, ["fwd", "fwdbwd"], strict=True):
+                        r.orig += res["times_s"][k]
+                else:
+                    for r in todo:  # one original row shared by our precisions
+                        r.orig += res["times_s"]["step"]
+                        r.orig_rss = max(r.orig_rss or 0.0, res["peak_rss_gb"])
                 print(
                     f"done original {tag}: build {res['build_s']} s, wall {res['wall_s']} s "
                     f"{res['note']}",
@@ -422,16 +428,19 @@ def _run_config(
                 else:
                     r.ours += res["times_s"]
         else:
-            r = todo[0]
-            res = _run_child(_ours_cmd(name, a.steps, a.warmup, a.set), "RESULT ", f"ours {tag}")
-            if res is None:
-                r.failed.add("ours")
-                continue
-            r.ours += res["step_times_s"]
-            r.ours_rss = max(r.ours_rss or 0.0, res["peak_rss_gb"])
-            r.batch, r.backend = f"{res['batch']}, {res['image']} px", res["backend"]
-            if case is not None and res["batch"] != f"{case.batch}x4" and "!" not in r.what:
-                r.what += f" (batches differ: original {case.batch}x4!)"
+            for r in todo:
+                sets = a.set + ([f'precision="{r.precision}"'] if r.precision else [])
+                res = _run_child(_ours_cmd(name, a.steps, a.warmup, sets), "RESULT ",
+                                 f"ours {tag} {r.precision or ''}")
+                if res is None:
+                    r.failed.add("ours")
+                    continue
+                r.ours += res["step_times_s"]
+                r.ours_rss = max(r.ours_rss or 0.0, res["peak_rss_gb"])
+                r.batch, r.backend = f"{res['batch']}, {res['image']} px", res["backend"]
+                r.precision = res["precision"]
+                if case is not None and res["batch"] != f"{case.batch}x4" and "!" not in r.what:
+                    r.what += f" (batches differ: original {case.batch}x4!)"
         print(f"done ours {tag}", file=sys.stderr)
 
 
@@ -459,6 +468,7 @@ def _side_by_side(a: argparse.Namespace) -> None:
                 ORIGINAL_CASES[r.config].case if r.has_orig else "-",
                 r.what,
                 r.batch,
+                r.precision or ("float32" if r.config == UNPROJECT else ""),
                 f"{len(r.orig) if r.has_orig else '-'}/{len(r.ours)}",
                 _cell(r.orig, "original" not in r.failed) if r.has_orig else "-",
                 _cell(r.ours, "ours" not in r.failed),
@@ -473,6 +483,7 @@ def _side_by_side(a: argparse.Namespace) -> None:
             "original case",
             "what",
             "batch",
+            "ours precision",
             "n (orig/ours)",
             "original s/step",
             "ours s/step",
@@ -513,6 +524,13 @@ def main() -> None:
         help=f"configurations ({UNPROJECT!r} only with --original)",
     )
     p.add_argument("--steps", type=int, default=3, help="timed steps (median reported)")
+    p.add_argument(
+        "--precisions",
+        nargs="+",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        help="with --original: time ours in each of these precisions (one row each, beside "
+        "one run of the original); default: the configuration's own (auto)",
+    )
     p.add_argument(
         "--warmup",
         type=int,

@@ -47,6 +47,32 @@ def _ln_name(i: int) -> str:
     return "LayerNorm" if i == 0 else f"LayerNorm_{i}"
 
 
+def project_input_channels(x: Any, kernel: Any, dtype: str, constant_channels: int = 0) -> Any:
+    """``conv3d(x, kernel)`` in ``dtype``, where the last ``constant_channels`` channels of
+    ``x`` get no gradient (they are convolved apart, in float32, and only the kernel is
+    differentiated through them).
+
+    The LSM's unprojected grids end with the voxel depth channel, a function of the cameras
+    alone, which nothing trains: its input gradient is not needed, and computing the input
+    gradient of a 33-channel convolution cost oneDNN 1.5x that of a 32-channel one
+    (``docs/profile_train.md``). The value is the same (the sum of the two channel groups'
+    convolutions).
+
+    Args:
+      x: ``[N, D, H, W, C]``; kernel: ``[k, k, k, C, O]``; dtype: compute dtype of the
+        differentiated part; constant_channels: trailing channels of ``x`` given no gradient.
+
+    Returns:
+      ``[N, D, H, W, O]`` float32.
+    """
+    if not constant_channels:
+        return lowp(conv3d, x, kernel, dtype)
+    c = x.shape[-1] - constant_channels
+    x_var, x_const = ops.split(x, [c], axis=-1)
+    k_var, k_const = ops.split(kernel, [c], axis=-2)
+    return lowp(conv3d, x_var, k_var, dtype) + conv3d(ops.stop_gradient(x_const), k_const)
+
+
 class SplitConv3D(keras.layers.Layer):
     """A bias-free 3D conv whose output is split into ``splits`` groups, each layer-normed.
 
@@ -155,17 +181,18 @@ class ConvGRU3D(keras.layers.Layer):
 
     def initial_state(self, x: Any) -> Any:
         """Zero state ``[B, D, H, W, F]`` for an input ``x`` ``[B, D, H, W, C]``."""
-        return ops.repeat(ops.zeros_like(x[..., :1]), self.filters, axis=-1)
+        return ops.repeat(ops.zeros_like(ops.stop_gradient(x[..., :1])), self.filters, axis=-1)
 
-    def project_inputs(self, x: Any) -> Any:
+    def project_inputs(self, x: Any, constant_channels: int = 0) -> Any:
         """The input's share of the three pre-activations: ``x * [W_gates | W_out]`` restricted
         to the input channels, ``[N, D, H, W, C]`` -> ``[N, D, H, W, 3F]`` (reset, update,
         candidate). It does not depend on the state, so :func:`run_over_views` computes it for
-        every view in one convolution."""
+        every view in one convolution. See :func:`project_input_channels` for
+        ``constant_channels``."""
         c = x.shape[-1]
         kernel = ops.concatenate([self.gates.kernel[..., :c, :],
                                   self.candidate.kernel[..., :c, :]], axis=-1)
-        return lowp(conv3d, x, kernel, self.gates.conv_dtype)
+        return project_input_channels(x, kernel, self.gates.conv_dtype, constant_channels)
 
     def step(self, xw: Any, h: Any, zero_state: bool = False) -> tuple[Any, Any]:
         """One update from the projected input ``xw`` (:meth:`project_inputs`) and state ``h``
@@ -240,14 +267,15 @@ class ConvLSTM3D(keras.layers.Layer):
 
     def initial_state(self, x: Any) -> tuple[Any, Any]:
         """Zero ``(memory, output)``, each ``[B, D, H, W, F]``, for input ``x``."""
-        z = ops.repeat(ops.zeros_like(x[..., :1]), self.filters, axis=-1)
+        z = ops.repeat(ops.zeros_like(ops.stop_gradient(x[..., :1])), self.filters, axis=-1)
         return z, z
 
-    def project_inputs(self, x: Any) -> Any:
+    def project_inputs(self, x: Any, constant_channels: int = 0) -> Any:
         """The input's share of the four pre-activations, ``[N, D, H, W, C]`` ->
         ``[N, D, H, W, 4F]`` (see :meth:`ConvGRU3D.project_inputs`)."""
         c = x.shape[-1]
-        return lowp(conv3d, x, self.kernel[..., :c, :], self.conv_dtype)
+        return project_input_channels(x, self.kernel[..., :c, :], self.conv_dtype,
+                                      constant_channels)
 
     def step(self, xw: Any, state: tuple[Any, Any], zero_state: bool = False
              ) -> tuple[Any, tuple[Any, Any]]:
@@ -281,13 +309,16 @@ class ConvLSTM3D(keras.layers.Layer):
         }
 
 
-def run_over_views(cell: ConvGRU3D | ConvLSTM3D, sequence: Any, initial_state: Any = None) -> Any:
+def run_over_views(cell: ConvGRU3D | ConvLSTM3D, sequence: Any, initial_state: Any = None,
+                   constant_channels: int = 0) -> Any:
     """Run ``cell`` over the view axis of ``sequence`` and stack the output of every step.
 
     Args:
       cell: a :class:`ConvGRU3D` or :class:`ConvLSTM3D` (built or not).
       sequence: ``[B, V, D, H, W, C]``; V must be static.
       initial_state: the cell's state, or ``None`` for zeros.
+      constant_channels: trailing input channels given no gradient (the unprojection's depth
+        channel: :func:`project_input_channels`).
 
     Returns:
       ``[B, V, D, H, W, F]``: entry k is the cell output after views 0..k.
@@ -302,14 +333,19 @@ def run_over_views(cell: ConvGRU3D | ConvLSTM3D, sequence: Any, initial_state: A
         cell.build(tuple(sequence.shape[:1]) + tuple(sequence.shape[2:]))
     # The input's share of the convolutions for all views at once (one larger convolution),
     # then the recurrence; the state's convolutions are skipped while it is the zero state.
-    xw = cell.project_inputs(ops.reshape(sequence, (-1, *sequence.shape[2:])))
-    xw = ops.split(ops.reshape(xw, (-1, views, *xw.shape[1:])), views, axis=1)
+    # Views go first inside (one transpose in, one out): per-view slices and the stack of the
+    # outputs are then contiguous, and so are their gradients (slicing the view axis of
+    # [B, V, ...] directly cost more than the GRU's elementwise maths on a CPU).
+    time_major = ops.transpose(sequence, (1, 0, 2, 3, 4, 5))
+    xw = cell.project_inputs(ops.reshape(time_major, (-1, *sequence.shape[2:])),
+                             constant_channels)
+    xw = ops.split(ops.reshape(xw, (views, -1, *xw.shape[1:])), views, axis=0)
     outputs = []
     for v in range(views):
-        out, state = cell.step(ops.squeeze(xw[v], 1), state,
+        out, state = cell.step(ops.squeeze(xw[v], 0), state,
                                zero_state=initial_state is None and v == 0)
         outputs.append(out)
-    return ops.stack(outputs, axis=1)
+    return ops.transpose(ops.stack(outputs, axis=0), (1, 0, 2, 3, 4, 5))
 
 
 class ConvRNN3D(keras.layers.Layer):
@@ -350,8 +386,10 @@ class ConvRNN3D(keras.layers.Layer):
             raise ValueError(f"{self.name}: input must be [B, V, D, H, W, C], got {input_shape}")
         self.cell.build((input_shape[0], *input_shape[2:]))
 
-    def call(self, sequence: Any) -> Any:
-        return run_over_views(self.cell, sequence)
+    def call(self, sequence: Any, constant_channels: int = 0) -> Any:
+        """``[B, V, D, H, W, C]`` -> ``[B, V, D, H, W, F]``; ``constant_channels`` as
+        :func:`run_over_views`."""
+        return run_over_views(self.cell, sequence, constant_channels=constant_channels)
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple:
         return (*input_shape[:-1], self.filters)

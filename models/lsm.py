@@ -215,7 +215,8 @@ class _LSMBase(keras.Model):
             im_size=(c["im_h"], c["im_w"]),
             grid_range=c["grid_range"],
         )
-        fused = self.rnn(grid)
+        # The depth channel is a function of the cameras only: no input gradient through it.
+        fused = self.rnn(grid, constant_channels=1)
         out = self.grid_net(ops.reshape(fused, (-1, n, n, n, c["rnn_channels"])), training=training)
         return {
             "im": im,

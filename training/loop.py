@@ -38,6 +38,7 @@ import numpy as np
 from tqdm import tqdm
 
 from data.io import read_json, write_json
+from models.precision import fast_precision, resolve_precision
 from training.checkpoint import (
     copy_matching_weights,
     latest_checkpoint,
@@ -45,7 +46,6 @@ from training.checkpoint import (
     resolve_checkpoint,
     save_checkpoint,
 )
-from models.precision import fast_precision, resolve_precision
 from training.config import Args, save_args
 from training.summaries import SummaryWriter
 from training.tasks import Task, model_inputs
