@@ -107,10 +107,11 @@ def compare_golden(folder: str | os.PathLike, run_dir: str | os.PathLike | None 
         with np.load(folder / "golden.npz") as z:
             g = {k: z[k] for k in z.files}
         b, v = g["ims"].shape[:2]
-        args = load_args(Path(run_dir) / "args.json", {"batch_size": int(b), "im_batch": int(v)})
+        args = load_args(Path(run_dir) / "args.json", {"batch_size": int(b), "im_batch": int(v),
+                                                       "precision": "float32"})
         task = TASKS[kind]
         keras.utils.set_random_seed(0)
-        model = task.build_model(args)
+        model = task.build_model(args, "float32")  # the release's numerics
         optimizer = make_optimizer(args)
         compile_model(model, task, args, optimizer)
         load_checkpoint(conv.checkpoint, model, optimizer)

@@ -264,7 +264,8 @@ def train(args: Args, task: Task, progress: bool = True,
 
 def load_trained(args: Args, task: Task, run_dir: str | os.PathLike | None,
                  ckpt: str | os.PathLike | None) -> tuple[keras.Model, Path]:
-    """Build the model of a run and restore a checkpoint (for val/test/demos).
+    """Build the model of a run and restore a checkpoint (for val/test/demos), computing in
+    :func:`eval_precision`.
 
     Args:
         args: the run's arguments (``<run>/args.json``, plus overrides).
@@ -276,9 +277,17 @@ def load_trained(args: Args, task: Task, run_dir: str | os.PathLike | None,
         training.checkpoint.CheckpointError: missing or mismatched checkpoint (both named).
     """
     path = resolve_checkpoint(ckpt if ckpt is not None else run_dir, run_dir)
-    model = task.build_model(args)
+    # evaluation computes in float32 unless a precision was asked for: "auto" (the training
+    # default, and what a run or shipped folder without the key says) is float32 here
+    model = task.build_model(args, eval_precision(args))
     load_checkpoint(path, model)
     return model, path
+
+
+def eval_precision(args: Args) -> str:
+    """The precision val, test and the demos compute in: ``args.precision``, with ``"auto"``
+    meaning float32 (so that recorded tables reproduce on any machine)."""
+    return "float32" if args.precision == "auto" else args.precision
 
 
 def read_finished(run_dir: str | os.PathLike) -> dict[str, Any] | None:

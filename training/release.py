@@ -379,7 +379,7 @@ def convert_release(log_dir: str | os.PathLike, ckpt: str | os.PathLike | None,
             raise ReleaseError(f"{checkpoint_path(out, step)} exists already")
 
     task = TASKS[found]
-    model = task.build_model(args)
+    model = task.build_model(args, "float32")  # the release's numerics
     optimizer = make_optimizer(args)
     compile_model(model, task, args, optimizer)
     mapping = release_variable_map(model)

@@ -133,13 +133,15 @@ class Task:
     target: str
 
     # -- model and loss ----------------------------------------------------------------------
-    def build_model(self, args: Args) -> keras.Model:
+    def build_model(self, args: Args, precision: str | None = None) -> keras.Model:
         """The model for ``args``, built (weights created) for ``im_batch`` views, its
-        convolutions computing in ``args.precision`` (:mod:`models.precision`)."""
+        convolutions computing in ``precision`` (default ``args.precision``; ``"auto"`` is
+        resolved by :func:`models.precision.resolve_precision`)."""
         from models.lsm import build_model
-        from models.precision import precision, resolve_precision
+        from models.precision import precision as use_precision
+        from models.precision import resolve_precision
 
-        with precision(resolve_precision(args.precision)):
+        with use_precision(resolve_precision(precision or args.precision)):
             model = build_model(self.kind, model_config(args))
         v = args.im_batch
         model({"images": np.zeros((1, v, args.im_h, args.im_w, 3), np.float32),

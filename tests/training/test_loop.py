@@ -168,3 +168,49 @@ def test_scripts_train_validate_and_test_without_pythonpath(tiny_root, tmp_path)
     assert "Traceback" not in r.stderr
     r = _run_script("voxels/train_vlsm.py", "--argsjs", "args/args_vlsm.json", "--batchsize", "2")
     assert r.returncode == 2 and "batchsize" in r.stderr and "batch_size" in r.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Precision
+# ---------------------------------------------------------------------------------------------
+def test_bfloat16_training_tracks_float32_and_resumes_in_float32(tiny_root, tmp_path):
+    """The same tiny run in float32 and bfloat16: both learn, their losses stay close step by
+    step; a bfloat16 checkpoint is an ordinary one (a float32 run resumes it)."""
+    runs = {p: train(tiny_args(tiny_root, tmp_path / p, niters=30, ckpt_iters=30,
+                               precision=p), VLSM_TASK, progress=False)
+            for p in ("float32", "bfloat16")}
+    f32, b16 = (np.asarray(runs[p].losses) for p in ("float32", "bfloat16"))
+    assert np.mean(b16[-10:]) < 0.6 * np.mean(b16[:5])
+    assert not np.array_equal(f32, b16)  # it really computed in bfloat16
+    np.testing.assert_allclose(b16, f32, rtol=0.1)
+    resumed = train(tiny_args(tiny_root, tmp_path / "bfloat16", niters=32, precision="float32",
+                              log=str(runs["bfloat16"].run_dir)), VLSM_TASK, progress=False)
+    assert resumed.start == 30 and len(resumed.losses) == 2
+    assert abs(resumed.losses[0] - b16[-1]) < 0.5 * b16[0]
+
+
+def test_float16_scales_the_loss_and_saves_plain_adam(tiny_root, tmp_path):
+    from training.loop import make_optimizer, saved_optimizer
+
+    opt16 = make_optimizer(tiny_args(tiny_root, tmp_path, precision="float16"))
+    assert isinstance(opt16, keras.optimizers.LossScaleOptimizer)
+    assert isinstance(saved_optimizer(opt16), keras.optimizers.Adam)
+    opt32 = make_optimizer(tiny_args(tiny_root, tmp_path, precision="float32"))
+    assert saved_optimizer(opt32) is opt32
+    model = VLSM_TASK.build_model(tiny_args(tiny_root, tmp_path))
+    for opt in (opt16, opt32):
+        opt.build(model.trainable_variables)
+    assert len(saved_optimizer(opt16).variables) == len(opt32.variables)
+
+
+def test_eval_scripts_compute_in_float32_unless_asked(tmp_path):
+    from training.cli import _eval_cli
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "args.json").write_text(json.dumps({"precision": "bfloat16"}))
+    _, args, _, _ = _eval_cli("vlsm", ["--log", str(run)], "Test", "test", None)
+    assert args.precision == "float32"  # the run trained in bfloat16; tables stay float32
+    _, args, _, _ = _eval_cli("vlsm", ["--log", str(run), "--precision", "bfloat16"], "Test",
+                              "test", None)
+    assert args.precision == "bfloat16"

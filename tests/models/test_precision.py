@@ -1,0 +1,143 @@
+"""Mixed precision (models/precision.py): what computes in low precision, what stays float32,
+that a low-precision model is the same model (weights, checkpoints), and the choice of `auto`."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from models import precision as P
+from models.conv_rnns import ConvGRU3D, ConvRNN3D, run_over_views
+from models.layers import ConvUnit
+from models.lsm import build_model
+from tests.models._helpers import SMALL, make_inputs, to_numpy
+
+
+def test_default_is_float32_and_the_block_restores_it() -> None:
+    assert P.conv_dtype() == "float32"
+    with P.precision("bfloat16"):
+        assert P.conv_dtype() == "bfloat16"
+        with P.precision("float16"):
+            assert P.conv_dtype() == "float16"
+        assert P.conv_dtype() == "bfloat16"
+    assert P.conv_dtype() == "float32"
+    with pytest.raises(ValueError, match="precision must be one of"):
+        with P.precision("int8"):
+            pass
+    assert P.conv_dtype() == "float32"
+
+
+def _same_weights(src: keras.layers.Layer, dst: keras.layers.Layer) -> None:
+    for a, b in zip(src.weights, dst.weights, strict=True):
+        b.assign(a)
+
+
+@pytest.mark.parametrize("kind,rank", [("conv", 2), ("deconv", 2), ("sepconv", 2),
+                                       ("conv", 3), ("deconv", 3)])
+def test_conv_unit_computes_in_bfloat16_and_returns_float32(kind: str, rank: int) -> None:
+    rng = np.random.default_rng(0)
+    shape = (2, 8, 8, 6) if rank == 2 else (2, 8, 8, 8, 6)
+    x = rng.normal(size=shape).astype(np.float32)
+    ref = ConvUnit(5, 3, kind, rank, 2 if kind != "sepconv" else 1, "IN", name="u")
+    ref.build(shape)
+    with P.precision("bfloat16"):
+        low = ConvUnit(5, 3, kind, rank, 2 if kind != "sepconv" else 1, "IN", name="u")
+    low.build(shape)
+    _same_weights(ref, low)
+    assert low.conv_dtype == "bfloat16" and ref.conv_dtype == "float32"
+    assert all(w.dtype == "float32" for w in low.weights)  # master weights stay float32
+    y_ref, y_low = to_numpy(ref(x)), to_numpy(low(x))
+    assert y_low.dtype == np.float32
+    err = np.abs(y_low - y_ref).max()
+    # bfloat16 has an 8-bit mantissa: differences of order 1e-2 on unit-variance outputs, and
+    # not zero (the convolution really ran in bfloat16)
+    assert 1e-5 < err < 0.1, err
+
+
+def test_gru_in_bfloat16_tracks_float32() -> None:
+    rng = np.random.default_rng(1)
+    seq = rng.normal(size=(1, 3, 4, 4, 4, 5)).astype(np.float32)
+    ref = ConvRNN3D("gru", filters=4)
+    ref.build(seq.shape)
+    with P.precision("bfloat16"):
+        low = ConvRNN3D("gru", filters=4)
+    low.build(seq.shape)
+    _same_weights(ref, low)
+    a, b = to_numpy(ref(seq)), to_numpy(low(seq))
+    assert b.dtype == np.float32
+    assert 1e-5 < np.abs(a - b).max() < 0.05
+
+
+def test_constant_channels_change_no_value_and_stop_only_their_gradient() -> None:
+    """The depth channel convolved apart (`constant_channels`) gives the same output, the
+    same gradients for the other channels and the kernel, and none for itself."""
+    rng = np.random.default_rng(2)
+    seq = rng.normal(size=(1, 2, 4, 4, 4, 3)).astype(np.float32)
+    cell = ConvGRU3D(filters=2)
+    cell.build((1, 4, 4, 4, 3))
+    w = rng.normal(size=(1, 2, 4, 4, 4, 2)).astype(np.float32)
+    outs, grads = [], []
+    for cc in (0, 1):
+        if keras.backend.backend() == "tensorflow":
+            import tensorflow as tf
+
+            x = tf.constant(seq)
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                y = run_over_views(cell, x, constant_channels=cc)
+                loss = tf.reduce_sum(y * w)
+            gx, gk = tape.gradient(loss, [x, cell.gates.kernel.value])
+        else:
+            import jax
+
+            def f(x, k, cc=cc):
+                with keras.StatelessScope(state_mapping=[(cell.gates.kernel, k)]):
+                    return (run_over_views(cell, x, constant_channels=cc) * w).sum()
+
+            gx, gk = jax.grad(f, argnums=(0, 1))(seq, cell.gates.kernel.value)
+            y = run_over_views(cell, seq, constant_channels=cc)
+        outs.append(to_numpy(y))
+        grads.append((to_numpy(gx), to_numpy(gk)))
+    np.testing.assert_allclose(outs[1], outs[0], atol=1e-5)
+    np.testing.assert_allclose(grads[1][0][..., :2], grads[0][0][..., :2], atol=1e-5)
+    assert np.abs(grads[0][0][..., 2]).max() > 1e-3  # the depth channel has a gradient ...
+    assert np.all(grads[1][0][..., 2] == 0.0)  # ... unless declared constant
+    np.testing.assert_allclose(grads[1][1], grads[0][1], atol=1e-5)
+
+
+def test_low_precision_model_has_the_release_variables() -> None:
+    ref = build_model("vlsm", SMALL)
+    with P.precision("bfloat16"):
+        low = build_model("vlsm", SMALL)
+    assert [(v.path, tuple(v.shape), v.dtype) for v in low.weights] == \
+        [(v.path, tuple(v.shape), v.dtype) for v in ref.weights]
+    for a, b in zip(ref.weights, low.weights, strict=True):
+        b.assign(a)
+    x = make_inputs(2, 2, size=SMALL["im_h"])
+    y_ref, y_low = to_numpy(ref(x)), to_numpy(low(x))
+    assert y_low.dtype == np.float32
+    assert np.abs(y_low - y_ref).max() < 0.5 and np.abs(y_low - y_ref).max() > 0
+
+
+def test_auto_precision(monkeypatch: pytest.MonkeyPatch) -> None:
+    prec, why = P.fast_precision()
+    assert prec in P.PRECISIONS and why
+    monkeypatch.setattr(P, "_gpu_compute_capability", lambda: None)
+    monkeypatch.setattr(P, "_cpu_flags", lambda: frozenset({"avx2", "amx_bf16"}))
+    want = "bfloat16" if keras.backend.backend() == "tensorflow" else "float32"
+    assert P.resolve_precision("auto") == want
+    monkeypatch.setattr(P, "_cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
+    assert P.resolve_precision("auto") == "float32"
+    monkeypatch.setattr(P, "_gpu_compute_capability", lambda: 9.0)
+    assert P.resolve_precision("auto") == "bfloat16"
+    monkeypatch.setattr(P, "_gpu_compute_capability", lambda: 7.0)
+    assert P.resolve_precision("auto") == "float32"
+    monkeypatch.setenv("LSM_PRECISION", "float16")
+    assert P.resolve_precision("auto") == "float16"
+    assert P.resolve_precision("float32") == "float32"  # explicit beats the environment
+    monkeypatch.setenv("LSM_PRECISION", "half")
+    with pytest.raises(ValueError, match="LSM_PRECISION"):
+        P.resolve_precision("auto")
+    with pytest.raises(ValueError, match="precision must be"):
+        P.resolve_precision("fp8")
