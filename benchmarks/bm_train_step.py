@@ -38,7 +38,12 @@ faster) and the peak RSS of each side, under a header with the machine, the date
 and the library versions. ``--markdown FILE`` appends the same block as a dated section::
 
     python benchmarks/bm_train_step.py --original \\
-        --configs release_vlsm_2x4 release_vlsm release_dlsm unproject --steps 3
+        --configs release_vlsm_2x4 release_vlsm release_dlsm unproject \\
+        --precisions float32 bfloat16 --steps 3 --markdown docs/benchmarks_train.md
+
+``--precisions`` times ours once per precision (``--precision`` of the training scripts,
+``models/precision.py``) beside the one run of the original, one row each; without it ours
+runs in the configuration's default, ``auto``. The unprojection rows are float32.
     python benchmarks/bm_train_step.py --original --configs release_vlsm_2x4 --steps 1 --warmup 0
 """
 
