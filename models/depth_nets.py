@@ -133,15 +133,27 @@ class DepthNet(keras.layers.Layer):
         build_and_shape(self.last, s)
 
     def call(
-        self, rays: Any, skips: Sequence[Any] | None = None, training: bool | None = None
+        self,
+        rays: Any,
+        skips: Sequence[Any] | None = None,
+        training: bool | None = None,
+        rays_order: Any = None,
+        rays_activated: bool = False,
     ) -> Any:
+        """``rays`` ``[N, h, w, C*S]`` and the image skips -> ``[N, H, W, out_channels]``.
+
+        ``rays_order`` and ``rays_activated`` are the first unit's ``input_order`` and
+        ``activated`` (:class:`models.layers.ConvUnit`): the D-LSM feeds samples-major rays
+        that were ReLU'd (and cast) on the grid before projection.
+        """
         skips = list(skips or [])
         if len(skips) != len(self.skip_names):
             raise ValueError(
                 f"{self.name}: expected skips {self.skip_names}, got {len(skips)} tensors"
             )
-        x = rays
-        for unit in self.encoder:
+        x = self.encoder[0](rays, training=training, input_order=rays_order,
+                            activated=rays_activated)
+        for unit in self.encoder[1:]:
             x = unit(x, training=training)
         for i, unit in enumerate(self.decoder):
             if i < len(skips):

@@ -126,6 +126,27 @@ def conv3d_transpose(x: Any, kernel: Any, strides: int = 1, impl: str | None = N
     return y[:, lo : lo + d * s]
 
 
+def pointwise(x: Any, kernel: Any) -> Any:
+    """A 1x1 convolution, stride 1: ``[B, H, W, C]`` * ``[1, 1, C, O]`` -> ``[B, H, W, O]``.
+
+    In float32 it is ``ops.conv``; in a low precision it is the same product written as one
+    matmul over all pixels, whose backward pass oneDNN runs 2x faster than that of its 1x1
+    bfloat16 convolution on an AMX CPU (the D-LSM depth net's 2048 -> 512 layer;
+    ``docs/profile_train.md``). In float32 the convolution is the faster of the two.
+    """
+    if keras.backend.standardize_dtype(x.dtype) == "float32":
+        return ops.conv(x, kernel, strides=1, padding="same")
+    c, o = kernel.shape[-2:]
+    y = ops.matmul(ops.reshape(x, (-1, c)), ops.reshape(kernel, (c, o)))
+    return ops.reshape(y, (-1, *x.shape[1:-1], o))
+
+
+def _separable(x: Any, kernels: tuple[Any, Any]) -> Any:
+    """Depthwise ``kernels[0]`` ``[k, k, C, 1]`` then pointwise ``kernels[1]`` ``[1, 1, C, O]``
+    ("same", stride 1): ``[B, H, W, C]`` -> ``[B, H, W, O]``."""
+    return pointwise(ops.depthwise_conv(x, kernels[0], strides=1, padding="same"), kernels[1])
+
+
 class ConvUnit(keras.layers.Layer):
     """``[ReLU] -> conv -> norm | bias`` on ``[B, S1..Srank, C_in]`` -> ``[B, S1'..Srank', C_out]``.
 
@@ -194,26 +215,43 @@ class ConvUnit(keras.layers.Layer):
         else:
             self.norm_layer.build(self.compute_output_shape(input_shape))
 
-    def call(self, x: Any, training: bool | None = None) -> Any:
-        if self.pre_activation:
+    def call(self, x: Any, training: bool | None = None, input_order: Any = None,
+             activated: bool = False) -> Any:
+        """``x`` ``[B, S1..Srank, C_in]`` -> ``[B, S1'..Srank', C_out]`` float32.
+
+        Args:
+          x: float32 (or already in the unit's compute dtype).
+          training: forwarded to batch norm.
+          input_order: int ``[C_in]`` or None: the input's channel ``j`` is the kernels'
+            input channel ``input_order[j]`` (a fixed permutation of the channels the unit
+            was trained on, applied to the small kernels instead of the large input).
+          activated: ``x`` has had its ReLU already (skip the pre-activation).
+        """
+        if self.pre_activation and not activated:
             x = ops.relu(x)
+        kernel = self.kernel
+        depth_kernel = getattr(self, "depth_kernel", None)
+        if input_order is not None:
+            kernel = ops.take(kernel, input_order, axis=-2)
+            if depth_kernel is not None:
+                depth_kernel = ops.take(depth_kernel, input_order, axis=-2)
         dt = self.conv_dtype
         if self.kind == "conv" and self.rank == 3:
-            y = lowp(conv3d, x, self.kernel, dt, strides=self.strides)
+            y = lowp(conv3d, x, kernel, dt, strides=self.strides)
+        elif self.kind == "conv" and self.kernel_size == 1 and self.strides == 1:
+            y = lowp(pointwise, x, kernel, dt)
         elif self.kind == "conv":
-            y = lowp(ops.conv, x, self.kernel, dt, strides=self.strides, padding="same")
+            y = lowp(ops.conv, x, kernel, dt, strides=self.strides, padding="same")
         elif self.kind == "deconv" and self.rank == 3:
-            y = lowp(conv3d_transpose, x, self.kernel, dt, strides=self.strides)
+            y = lowp(conv3d_transpose, x, kernel, dt, strides=self.strides)
         elif self.kind == "deconv":
-            y = lowp(ops.conv_transpose, x, self.kernel, dt, strides=self.strides,
-                     padding="same")
-        elif self.kind == "sepconv":
-            y = lowp(ops.depthwise_conv, x, self.depth_kernel, dt, strides=1, padding="same")
-            y = lowp(ops.conv, y, self.kernel, dt, strides=1, padding="same")
+            y = lowp(ops.conv_transpose, x, kernel, dt, strides=self.strides, padding="same")
+        elif self.kind == "sepconv":  # the depthwise output stays in the compute dtype
+            y = lowp(_separable, x, (depth_kernel, kernel), dt)
         else:  # resize_conv
             if self.strides > 1:
                 x = ops.repeat(ops.repeat(x, self.strides, axis=1), self.strides, axis=2)
-            y = lowp(ops.conv, x, self.kernel, dt, strides=1, padding="same")
+            y = lowp(ops.conv, x, kernel, dt, strides=1, padding="same")
         if self.norm_layer is None:
             return y + self.bias
         if self.norm == "BN":

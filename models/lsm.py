@@ -288,7 +288,7 @@ class DLSM(_LSMBase):
         and foreground logit, with the mask head): entry ``[b, t, v]`` is view v's depth
         predicted from the grid after views 0..t (T = V), or only from the grid after all views
         if ``last_step_only`` (T = 1)."""
-        from ops.project import project_rays
+        from ops.project import project_rays, samples_major_order
 
         c = self.lsm_config
         tr = self.trunk(inputs, training=training)
@@ -299,6 +299,13 @@ class DLSM(_LSMBase):
         steps = feats.shape[1]
         p, s, g = c["proj_x"], c["ray_samples"], c["grid_channels"]
         h, w = c["im_h"] // p, c["im_w"] // p
+        # The rays are the largest tensor of a D-LSM step (S times the grid features). The
+        # depth net's first ReLU and its compute-dtype cast commute with the gather, so they
+        # run on the grid; the rays stay in the gather's samples-major order and the first
+        # kernels are read in that order instead (same function as the release's layout).
+        first = self.depth_net.encoder[0]
+        if first.pre_activation:
+            feats = ops.relu(feats)
         rays = project_rays(
             feats,
             inputs["K"],
@@ -309,15 +316,19 @@ class DLSM(_LSMBase):
             z_range=c["z_range"],
             grid_range=c["grid_range"],
             rounding=c["proj_rounding"],
+            layout="samples",
+            out_dtype=None if first.conv_dtype == "float32" else first.conv_dtype,
         )
-        rays = ops.reshape(rays, (-1, h, w, g * s))
+        rays = ops.reshape(rays, (-1, h, w, s * g))
         skips = []
         for name in self.depth_net.skip_names:
             f = tr["im"][name]
             fh, fw, fc = f.shape[1:]
             f = ops.repeat(ops.reshape(f, (-1, 1, views, fh, fw, fc)), steps, axis=1)
             skips.append(ops.reshape(f, (-1, fh, fw, fc)))
-        depth = self.depth_net(rays, skips, training=training)
+        depth = self.depth_net(rays, skips, training=training,
+                               rays_order=samples_major_order(g, s),
+                               rays_activated=first.pre_activation)
         out_channels = self.depth_net.out_channels
         return ops.reshape(depth, (-1, steps, views, c["im_h"], c["im_w"], out_channels))
 

@@ -65,12 +65,17 @@ def lowp(fn: Callable[..., Any], x: Any, kernel: Any, dtype: str, **kwargs: Any)
     """``fn(x, kernel, **kwargs)`` computed in ``dtype`` and returned in float32.
 
     ``fn`` is a convolution (``ops.conv``, ``ops.conv_transpose``, ``ops.depthwise_conv`` or
-    one of :mod:`models.layers`'s 3D helpers); ``x`` and ``kernel`` are float32. With
-    ``dtype="float32"`` this is exactly ``fn(x, kernel, **kwargs)``.
+    one of :mod:`models.layers`'s 3D helpers); ``kernel`` is a float32 tensor, or a tuple of
+    them (all cast); ``x`` is float32, or already in ``dtype`` (then it is not cast again).
+    With ``dtype="float32"`` this is exactly ``fn(x, kernel, **kwargs)``.
     """
     if dtype == "float32":
         return fn(x, kernel, **kwargs)
-    return ops.cast(fn(ops.cast(x, dtype), ops.cast(kernel, dtype), **kwargs), "float32")
+    if isinstance(kernel, tuple):
+        kernel = tuple(ops.cast(k, dtype) for k in kernel)
+    else:
+        kernel = ops.cast(kernel, dtype)
+    return ops.cast(fn(ops.cast(x, dtype), kernel, **kwargs), "float32")
 
 
 @functools.cache

@@ -40,9 +40,11 @@ __all__ = [
     "ray_depths",
     "rays_to_channels",
     "ray_voxel_indices",
+    "samples_major_order",
 ]
 
 _ROUNDINGS = ("release", "centre")
+_LAYOUTS = ("release", "samples")
 
 
 def ray_depths(samples: int = 64, z_range: Sequence[float] = (1.0, 3.0)) -> np.ndarray:
@@ -153,6 +155,8 @@ def project_rays(
     z_range: Sequence[float] = (1.0, 3.0),
     grid_range: Sequence[float] = (-0.5, 0.5),
     rounding: str = "release",
+    layout: str = "release",
+    out_dtype: str | None = None,
 ):
     """Sample voxel features along the camera rays of every view (nearest voxel).
 
@@ -169,11 +173,16 @@ def project_rays(
         grid_range: ``(vmin, vmax)`` grid bounds (scene units).
         rounding: ``"release"`` (default, ``round``; checkpoint compatible) or ``"centre"``
             (``floor``, the geometrically containing cell).
+        layout: ``"release"`` (``[..., C, S]``, default) or ``"samples"`` (``[..., S, C]``, the
+            gather's own order: no transpose; see :func:`samples_major_order`).
+        out_dtype: cast the samples to this dtype as they are gathered (e.g. ``"bfloat16"``
+            for a low-precision depth network: half the memory of the largest tensor); the
+            gradient is cast back before it is summed into the grid. None: ``grid``'s dtype.
 
     Returns:
-        ``[B, T, V, h, w, C, S]`` with ``h = H / proj_x``, ``w = W / proj_x``, in the dtype of
-        ``grid``; samples outside the grid are 0. Sample ``s`` is at depth
-        ``ray_depths(S, z_range)[s]``.
+        ``[B, T, V, h, w, C, S]`` (``[B, T, V, h, w, S, C]`` with ``layout="samples"``) with
+        ``h = H / proj_x``, ``w = W / proj_x``; samples outside the grid are 0. Sample ``s``
+        is at depth ``ray_depths(S, z_range)[s]``.
 
     Raises:
         ValueError: on bad shapes or arguments (the message names the argument).
@@ -181,9 +190,9 @@ def project_rays(
     fast = fast_kernels()
     if fast is not None:
         return fast.project_rays(grid, K, extrinsic, im_size, proj_x, samples, z_range,
-                                 grid_range, rounding)
+                                 grid_range, rounding, layout, out_dtype)
     return project_rays_portable(grid, K, extrinsic, im_size, proj_x, samples, z_range,
-                                 grid_range, rounding)
+                                 grid_range, rounding, layout, out_dtype)
 
 
 def project_rays_portable(
@@ -196,8 +205,12 @@ def project_rays_portable(
     z_range: Sequence[float] = (1.0, 3.0),
     grid_range: Sequence[float] = (-0.5, 0.5),
     rounding: str = "release",
+    layout: str = "release",
+    out_dtype: str | None = None,
 ):
     """:func:`project_rays` in portable ``keras.ops`` (the reference of every fast path)."""
+    if layout not in _LAYOUTS:
+        raise ValueError(f"`layout` must be one of {_LAYOUTS}, got {layout!r}.")
     g_shape = check_shape(grid, "grid", rank=6)
     batch, steps, n1, n2, n3, c = g_shape
     if not n1 == n2 == n3 or n1 is None or c is None:
@@ -227,8 +240,27 @@ def project_rays_portable(
     index = bt[:, :, None, None, None, None] * ncell + lin[:, None]  # [B, T, V, h, w, S]
     index = ops.where(valid[:, None], index, zero_row)
     out = ops.take(table, index, axis=0)  # [B, T, V, h, w, S, C]
+    if out_dtype is not None:
+        out = ops.cast(out, out_dtype)
+    if layout == "samples":
+        return out
     out = ops.swapaxes(out, -1, -2)
     return ops.reshape(out, (-1, steps, views, h, w, c, samples))
+
+
+def samples_major_order(channels: int, samples: int) -> np.ndarray:
+    """Where each channel of the ``layout="samples"`` rays sits in the release's order.
+
+    :func:`rays_to_channels` of the release layout puts sample ``s`` of feature ``c`` at
+    channel ``c * S + s``; folding the ``layout="samples"`` output ``[..., S, C]`` puts it at
+    ``s * C + c``. Returns the int32 ``[C * S]`` array ``order`` with
+    ``order[s * C + c] = c * S + s``: a network trained on release-ordered channels reads
+    samples-major ones with its first kernels' input axis taken in this order
+    (``models.layers.ConvUnit(..., input_order=order)``), which is the same function and
+    spares the transpose of the largest tensor of a D-LSM step.
+    """
+    s, c = np.meshgrid(np.arange(samples), np.arange(channels), indexing="ij")
+    return (c * samples + s).reshape(-1).astype(np.int32)
 
 
 def rays_to_channels(slices):

@@ -50,10 +50,11 @@ def _unproject_fns(nvox: int, im_size: tuple[int, ...], grid_range: tuple[float,
 
 @functools.lru_cache(maxsize=64)
 def _project_fn(im_size: tuple[int, ...], proj_x: int, samples: int, z_range: tuple[float, ...],
-                grid_range: tuple[float, ...], rounding: str) -> Callable:
+                grid_range: tuple[float, ...], rounding: str, layout: str,
+                out_dtype: str | None) -> Callable:
     def fn(grid: tf.Tensor, K: tf.Tensor, extrinsic: tf.Tensor) -> tf.Tensor:
         return _project.project_rays_portable(grid, K, extrinsic, im_size, proj_x, samples,
-                                              z_range, grid_range, rounding)
+                                              z_range, grid_range, rounding, layout, out_dtype)
 
     return tf.function(fn, jit_compile=True, autograph=False)
 
@@ -81,9 +82,10 @@ def unproject(feats, K, extrinsic, nvox: int, im_size: Sequence[int] = (224, 224
 
 def project_rays(grid, K, extrinsic, im_size: Sequence[int] = (224, 224), proj_x: int = 4,
                  samples: int = 64, z_range: Sequence[float] = (1.0, 3.0),
-                 grid_range: Sequence[float] = (-0.5, 0.5), rounding: str = "release"):
+                 grid_range: Sequence[float] = (-0.5, 0.5), rounding: str = "release",
+                 layout: str = "release", out_dtype: str | None = None):
     """XLA-compiled :func:`ops.project.project_rays` (same arguments, shapes and result)."""
     fn = _project_fn(tuple(int(x) for x in im_size), int(proj_x), int(samples),
                      tuple(float(x) for x in z_range), tuple(float(x) for x in grid_range),
-                     str(rounding))
+                     str(rounding), str(layout), out_dtype)
     return fn(grid, K, extrinsic)

@@ -155,3 +155,42 @@ def test_conv3d_impl_selection(monkeypatch: pytest.MonkeyPatch) -> None:
     assert conv3d_impl() in ("native", "2d")
     with pytest.raises(ValueError, match="3D conv"):
         conv3d_impl("fft")
+
+
+# ---------------------------------------------------------------------------------------------
+# input_order, activated, and the low-precision 1x1 convolution as a matmul
+# ---------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind,k", [("sepconv", 3), ("conv", 1), ("conv", 3)])
+def test_input_order_reads_permuted_channels_as_the_original_unit(kind: str, k: int) -> None:
+    from models.layers import ConvUnit
+
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2, 6, 6, 7)).astype(np.float32)
+    order = rng.permutation(7).astype(np.int32)
+    unit = ConvUnit(4, k, kind, 2, 1, "IN")
+    unit.build(x.shape)
+    want = to_numpy(unit(x))
+    permuted = x[..., order]  # channel j of the new input is channel order[j] of x
+    got = to_numpy(unit(permuted, input_order=order))
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    # activated=True skips the unit's ReLU: the same as feeding relu(x) to a unit without one
+    np.testing.assert_allclose(to_numpy(unit(np.maximum(x, 0), activated=True)), want,
+                               atol=1e-5)
+
+
+def test_pointwise_in_bfloat16_is_a_matmul_equal_to_the_convolution() -> None:
+    from keras import ops
+
+    from models.layers import pointwise
+
+    rng = np.random.default_rng(6)
+    x = rng.normal(size=(2, 5, 4, 16)).astype(np.float32)
+    k = rng.normal(size=(1, 1, 16, 8)).astype(np.float32)
+    want = np.einsum("bhwc,co->bhwo", x, k[0, 0])
+    np.testing.assert_allclose(to_numpy(pointwise(x, k)), want, atol=1e-4)
+    xb, kb = ops.cast(x, "bfloat16"), ops.cast(k, "bfloat16")
+    got = to_numpy(ops.cast(pointwise(xb, kb), "float32"))
+    conv = to_numpy(ops.cast(ops.conv(xb, kb, strides=1, padding="same"), "float32"))
+    assert got.shape == want.shape
+    np.testing.assert_allclose(got, conv, rtol=2e-2, atol=5e-2)
+    np.testing.assert_allclose(got, want, rtol=5e-2, atol=0.2)

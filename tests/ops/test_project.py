@@ -212,3 +212,43 @@ def test_argument_errors_name_the_argument(grid_shape, k_shape, e_shape, kwargs,
     K = np.broadcast_to(np.eye(3, k_shape[-1]), k_shape)
     with pytest.raises(ValueError, match=name):
         project_rays(np.zeros(grid_shape), K, np.zeros(e_shape), **kwargs)
+
+
+def test_samples_layout_is_the_release_layout_transposed_and_its_channel_order(rng):
+    """layout="samples" is [..., S, C], the release's [..., C, S] transposed; folded into
+    channels, samples_major_order maps it onto rays_to_channels' release order."""
+    from ops.project import samples_major_order
+
+    grid, K, E = _inputs(rng, np.float32)
+    rel = to_numpy(project_rays(grid, K, E, **ARGS))
+    sam = to_numpy(project_rays(grid, K, E, layout="samples", **ARGS))
+    assert sam.shape == (1, 2, 2, 8, 6, 10, 3)
+    np.testing.assert_array_equal(sam, np.swapaxes(rel, -1, -2))
+    folded_rel = to_numpy(rays_to_channels(rel))
+    folded_sam = sam.reshape(*sam.shape[:5], -1).reshape(-1, 8, 6, 30)
+    order = samples_major_order(3, 10)
+    assert sorted(order.tolist()) == list(range(30))
+    np.testing.assert_array_equal(folded_sam, folded_rel[..., order])
+    # an independent check of one entry: sample s=7 of channel c=2 sits at 7 * 3 + 2
+    assert order[7 * 3 + 2] == 2 * 10 + 7
+    with pytest.raises(ValueError, match="layout"):
+        project_rays(grid, K, E, layout="CS", **ARGS)
+
+
+def test_out_dtype_casts_the_samples_and_keeps_the_grid_gradient_float32(rng):
+    grid, K, E = _inputs(rng, np.float32)
+    ref = to_numpy(project_rays(grid, K, E, **ARGS))
+    low = project_rays(grid, K, E, out_dtype="bfloat16", **ARGS)
+    import keras
+
+    assert keras.backend.standardize_dtype(low.dtype) == "bfloat16"
+    np.testing.assert_allclose(to_numpy(ops.cast(low, "float32")), ref, rtol=1e-2)
+    w = rng.normal(size=ref.shape).astype(np.float32)
+
+    def loss(g, cast):
+        out = project_rays(g, K, E, out_dtype="bfloat16" if cast else None, **ARGS)
+        return ops.sum(ops.cast(out, "float32") * w)
+
+    g32, g16 = grad(lambda g: loss(g, False), [grid], 0), grad(lambda g: loss(g, True), [grid], 0)
+    assert g16.dtype == np.float32
+    np.testing.assert_allclose(g16, g32, rtol=2e-2, atol=2e-2)
