@@ -61,7 +61,8 @@ def _compiled_grad(fn: Callable, n_inputs: int, weights: list) -> Callable:
                 diff = list(inputs[:n_inputs])
                 tape.watch(diff)
                 out = fn(*inputs)
-                scalar = tf.add_n([tf.reduce_sum(o) for o in tf.nest.flatten(out)])
+                scalar = tf.add_n([tf.reduce_sum(tf.cast(o, tf.float32))
+                                   for o in tf.nest.flatten(out)])
             grads = tape.gradient(scalar, diff + [w.value for w in weights])
             return out, grads
 
@@ -75,7 +76,7 @@ def _compiled_grad(fn: Callable, n_inputs: int, weights: list) -> Callable:
             with keras.StatelessScope(state_mapping=list(zip(weights, vals, strict=True))):
                 out = fn(*diff, *rest)
             leaves = jax.tree_util.tree_leaves(out)
-            return sum(jax.numpy.sum(o) for o in leaves), out
+            return sum(jax.numpy.sum(o.astype('float32')) for o in leaves), out
 
         grad = jax.jit(jax.grad(pure, argnums=(0, 1), has_aux=True))
 
@@ -134,17 +135,24 @@ def _parts(model, task, args, batch) -> dict[str, tuple[Callable, tuple, int, li
         "grid UNet": (lambda f: model.grid_net(f, training=True), (fused,), 1,
                       model.grid_net.trainable_weights),
     }
-    if task.kind == "dlsm":
+    if task.kind == "dlsm":  # as DLSM.call: ReLU'd grid, samples-major rays, first kernels
+        from ops.project import samples_major_order  # read in the release order
+
         p, s, g = c["proj_x"], c["ray_samples"], c["grid_channels"]
+        first = model.depth_net.encoder[0]
         gf = keras.ops.convert_to_numpy(out["features"]).reshape(b, v, n, n, n, g)
+        if first.pre_activation:
+            gf = np.maximum(gf, 0.0)
         h, w = c["im_h"] // p, c["im_w"] // p
+        low = None if first.conv_dtype == "float32" else first.conv_dtype
 
         def proj(x, k, e):
             return project_rays(x, k, e, im_size=(c["im_h"], c["im_w"]), proj_x=p, samples=s,
                                 z_range=c["z_range"], grid_range=c["grid_range"],
-                                rounding=c["proj_rounding"])
+                                rounding=c["proj_rounding"], layout="samples", out_dtype=low)
 
-        rays = keras.ops.convert_to_numpy(proj(gf, K, E)).reshape(-1, h, w, g * s)
+        rays = keras.ops.reshape(proj(gf, K, E), (-1, h, w, g * s))
+        order = samples_major_order(g, s)
         skips = []
         for name in model.depth_net.skip_names:
             f = keras.ops.convert_to_numpy(im[name])
@@ -152,8 +160,9 @@ def _parts(model, task, args, batch) -> dict[str, tuple[Callable, tuple, int, li
             skips.append(np.repeat(f.reshape(b, 1, v, fh, fw, fc), v, axis=1)
                          .reshape(-1, fh, fw, fc))
         parts["projection"] = (proj, (gf, K, E), 1, [])
-        parts["depth net"] = (lambda r, *sk: model.depth_net(r, list(sk), training=True),
-                              (rays, *skips), 1 + len(skips), model.depth_net.trainable_weights)
+        parts["depth net"] = (lambda r, *sk: model.depth_net(
+            r, list(sk), training=True, rays_order=order, rays_activated=first.pre_activation),
+            (rays, *skips), 1 + len(skips), model.depth_net.trainable_weights)
     pred = keras.ops.convert_to_numpy(model(batch_inputs(batch)))
     target = keras.ops.convert_to_numpy(task.keras_target(batch))
     parts["loss"] = (lambda pr, t: task.keras_loss(t, pr), (pred, target), 1, [])

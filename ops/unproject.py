@@ -197,16 +197,21 @@ def bilinear_sample(table, i00, fu, fv, row: int):
         ``[..., C]``.
     """
 
+    def corners(table):
+        return [ops.take(table, i00 + off, axis=0) for off in (0, 1, row, row + 1)]
+
     @ops.custom_gradient
     def sample(table, fu, fv):
-        corners = [ops.take(table, i00 + off, axis=0) for off in (0, 1, row, row + 1)]
-        a, b, d, e = corners
+        a, b, d, e = corners(table)
         out = a * ((1.0 - fu) * (1.0 - fv)) + b * (fu * (1.0 - fv)) \
             + d * ((1.0 - fu) * fv) + e * (fu * fv)
 
         def grad(*args, upstream=None):
             g = args[0] if upstream is None else upstream
             d_table = splat(g, i00, fu, fv, row, table.shape[0])
+            # the corners are gathered again rather than kept from the forward pass (four
+            # [M, C] tensors); unused camera gradients then cost nothing, not even memory
+            a, b, d, e = corners(table)
             d_fu = ops.sum(g * ((b - a) * (1.0 - fv) + (e - d) * fv), axis=-1, keepdims=True)
             d_fv = ops.sum(g * ((d - a) * (1.0 - fu) + (e - b) * fu), axis=-1, keepdims=True)
             return d_table, d_fu, d_fv

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The quickstart: build the `small` synthetic dataset, check it, train the quick V-LSM
-# configuration (args/args_vlsm_quick.json, about 10 minutes on 2 CPU cores), test it on the
+# configuration (args/args_vlsm_quick.json, about 8 minutes on 2 CPU cores), test it on the
 # small test split and print the per-class table (LSM vs visual hull, 1 to 4 views).
 set -euo pipefail
 PY=${1:-.venv/bin/python}
