@@ -26,7 +26,8 @@ ConvLSTM (release ``ConvLSTMCell``; ``kernel`` ``[k,k,k,C+F,4F]``)::
 decomposition for JAX on CPU), in the precision of :mod:`models.precision`. Each convolution of
 a concatenation ``[x, h] * W`` is computed as ``x * W_x + h * W_h`` (the same linear map):
 :func:`run_over_views` convolves the inputs of all views at once (``project_inputs``) and each
-step adds the state's share (``step``), which is skipped while the state is zero. Both cells start from zero state. :func:`run_over_views`
+step adds the state's share (``step``), which is skipped while the state is zero.
+Both cells start from zero state. :func:`run_over_views`
 unrolls a cell over the view axis and returns the output after every view, so step k depends
 on views 0..k only.
 """
