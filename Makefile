@@ -30,7 +30,7 @@ quickstart: venv
 # equivalence (a converted TF1 checkpoint against the original graph's values) under JAX.
 JAX_TESTS := tests/ops tests/models/test_norms.py tests/models/test_layers.py \
 	tests/models/test_conv_rnns.py tests/models/test_lsm.py tests/models/test_depth_head.py \
-	tests/models/test_precision.py
+	tests/models/test_precision.py tests/training/test_precision_choice.py
 test: venv
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q tests

@@ -244,7 +244,7 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     from tabulate import tabulate
 
-    from models.precision import resolve_precision
+    from training.precision import resolve_precision
 
     prec = resolve_precision(a.precision)
     rows = profile(a.config, prec, a.steps)

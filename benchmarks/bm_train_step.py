@@ -143,9 +143,9 @@ def _one(name: str, steps: int, overrides: dict, warmup: int = 1) -> dict:
     import keras
     import numpy as np
 
-    from models.precision import resolve_precision
     from training.config import load_args
     from training.loop import compile_model, make_optimizer
+    from training.precision import resolve_precision
     from training.tasks import TASKS, model_inputs
 
     kind, argsjs, extra = CONFIGS[name]

@@ -38,7 +38,6 @@ import numpy as np
 from tqdm import tqdm
 
 from data.io import read_json, write_json
-from models.precision import fast_precision, resolve_precision
 from training.checkpoint import (
     copy_matching_weights,
     latest_checkpoint,
@@ -47,6 +46,7 @@ from training.checkpoint import (
     save_checkpoint,
 )
 from training.config import Args, save_args
+from training.precision import fast_precision, resolve_precision
 from training.summaries import SummaryWriter
 from training.tasks import Task, model_inputs
 

@@ -136,10 +136,10 @@ class Task:
     def build_model(self, args: Args, precision: str | None = None) -> keras.Model:
         """The model for ``args``, built (weights created) for ``im_batch`` views, its
         convolutions computing in ``precision`` (default ``args.precision``; ``"auto"`` is
-        resolved by :func:`models.precision.resolve_precision`)."""
+        resolved by :func:`training.precision.resolve_precision`)."""
         from models.lsm import build_model
         from models.precision import precision as use_precision
-        from models.precision import resolve_precision
+        from training.precision import resolve_precision
 
         with use_precision(resolve_precision(precision or args.precision)):
             model = build_model(self.kind, model_config(args))

@@ -118,26 +118,3 @@ def test_low_precision_model_has_the_release_variables() -> None:
     y_ref, y_low = to_numpy(ref(x)), to_numpy(low(x))
     assert y_low.dtype == np.float32
     assert np.abs(y_low - y_ref).max() < 0.5 and np.abs(y_low - y_ref).max() > 0
-
-
-def test_auto_precision(monkeypatch: pytest.MonkeyPatch) -> None:
-    prec, why = P.fast_precision()
-    assert prec in P.PRECISIONS and why
-    monkeypatch.setattr(P, "_gpu_compute_capability", lambda: None)
-    monkeypatch.setattr(P, "_cpu_flags", lambda: frozenset({"avx2", "amx_bf16"}))
-    want = "bfloat16" if keras.backend.backend() == "tensorflow" else "float32"
-    assert P.resolve_precision("auto") == want
-    monkeypatch.setattr(P, "_cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
-    assert P.resolve_precision("auto") == "float32"
-    monkeypatch.setattr(P, "_gpu_compute_capability", lambda: 9.0)
-    assert P.resolve_precision("auto") == "bfloat16"
-    monkeypatch.setattr(P, "_gpu_compute_capability", lambda: 7.0)
-    assert P.resolve_precision("auto") == "float32"
-    monkeypatch.setenv("LSM_PRECISION", "float16")
-    assert P.resolve_precision("auto") == "float16"
-    assert P.resolve_precision("float32") == "float32"  # explicit beats the environment
-    monkeypatch.setenv("LSM_PRECISION", "half")
-    with pytest.raises(ValueError, match="LSM_PRECISION"):
-        P.resolve_precision("auto")
-    with pytest.raises(ValueError, match="precision must be"):
-        P.resolve_precision("fp8")

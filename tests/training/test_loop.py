@@ -176,9 +176,9 @@ def test_scripts_train_validate_and_test_without_pythonpath(tiny_root, tmp_path)
 def test_bfloat16_training_tracks_float32_and_resumes_in_float32(tiny_root, tmp_path):
     """The same tiny run in float32 and bfloat16: both learn, their losses stay close step by
     step; a bfloat16 checkpoint is an ordinary one (a float32 run resumes it)."""
-    from models.precision import _cpu_flags
+    from training.precision import cpu_flags
 
-    if keras.backend.backend() == "tensorflow" and not _cpu_flags() & {"avx512_bf16",
+    if keras.backend.backend() == "tensorflow" and not cpu_flags() & {"avx512_bf16",
                                                                         "amx_bf16"}:
         pytest.skip("no bfloat16 instructions on this CPU: TensorFlow's bfloat16 "
                     "convolutions fall back to a slow path")
