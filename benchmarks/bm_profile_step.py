@@ -113,7 +113,6 @@ class _Identity:
 
 def _parts(model, task, args, batch) -> dict[str, tuple[Callable, tuple, int, list]]:
     """name -> (function, inputs, number of differentiated inputs, weights)."""
-    from ops.project import project_rays
     from ops.unproject import unproject
 
     c = model.lsm_config
@@ -135,33 +134,19 @@ def _parts(model, task, args, batch) -> dict[str, tuple[Callable, tuple, int, li
         "grid UNet": (lambda f: model.grid_net(f, training=True), (fused,), 1,
                       model.grid_net.trainable_weights),
     }
-    if task.kind == "dlsm":  # as DLSM.call: ReLU'd grid, samples-major rays, first kernels
-        from ops.project import samples_major_order  # read in the release order
-
-        p, s, g = c["proj_x"], c["ray_samples"], c["grid_channels"]
-        first = model.depth_net.encoder[0]
+    if task.kind == "dlsm":  # the rays as DLSM.call makes and reads them
+        g = c["grid_channels"]
         gf = keras.ops.convert_to_numpy(out["features"]).reshape(b, v, n, n, n, g)
-        if first.pre_activation:
-            gf = np.maximum(gf, 0.0)
-        h, w = c["im_h"] // p, c["im_w"] // p
-        low = None if first.conv_dtype == "float32" else first.conv_dtype
-
-        def proj(x, k, e):
-            return project_rays(x, k, e, im_size=(c["im_h"], c["im_w"]), proj_x=p, samples=s,
-                                z_range=c["z_range"], grid_range=c["grid_range"],
-                                rounding=c["proj_rounding"], layout="samples", out_dtype=low)
-
-        rays = keras.ops.reshape(proj(gf, K, E), (-1, h, w, g * s))
-        order = samples_major_order(g, s)
+        rays = model.project_features(gf, K, E)
         skips = []
         for name in model.depth_net.skip_names:
             f = keras.ops.convert_to_numpy(im[name])
             fh, fw, fc = f.shape[1:]
             skips.append(np.repeat(f.reshape(b, 1, v, fh, fw, fc), v, axis=1)
                          .reshape(-1, fh, fw, fc))
-        parts["projection"] = (proj, (gf, K, E), 1, [])
+        parts["projection"] = (model.project_features, (gf, K, E), 1, [])
         parts["depth net"] = (lambda r, *sk: model.depth_net(
-            r, list(sk), training=True, rays_order=order, rays_activated=first.pre_activation),
+            r, list(sk), training=True, **model.rays_options()),
             (rays, *skips), 1 + len(skips), model.depth_net.trainable_weights)
     pred = keras.ops.convert_to_numpy(model(batch_inputs(batch)))
     target = keras.ops.convert_to_numpy(task.keras_target(batch))

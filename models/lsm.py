@@ -288,8 +288,6 @@ class DLSM(_LSMBase):
         and foreground logit, with the mask head): entry ``[b, t, v]`` is view v's depth
         predicted from the grid after views 0..t (T = V), or only from the grid after all views
         if ``last_step_only`` (T = 1)."""
-        from ops.project import project_rays, samples_major_order
-
         c = self.lsm_config
         tr = self.trunk(inputs, training=training)
         feats = tr["features"]
@@ -297,19 +295,38 @@ class DLSM(_LSMBase):
         if last_step_only:
             feats = feats[:, -1:]
         steps = feats.shape[1]
+        rays = self.project_features(feats, inputs["K"], inputs["extrinsic"])
+        skips = []
+        for name in self.depth_net.skip_names:
+            f = tr["im"][name]
+            fh, fw, fc = f.shape[1:]
+            f = ops.repeat(ops.reshape(f, (-1, 1, views, fh, fw, fc)), steps, axis=1)
+            skips.append(ops.reshape(f, (-1, fh, fw, fc)))
+        depth = self.depth_net(rays, skips, training=training, **self.rays_options())
+        out_channels = self.depth_net.out_channels
+        return ops.reshape(depth, (-1, steps, views, c["im_h"], c["im_w"], out_channels))
+
+    def project_features(self, feats: Any, K: Any, extrinsic: Any) -> Any:
+        """The depth net's input: grid features ``[B, T, N, N, N, g]`` projected along the rays
+        of every view (``ops.project.project_rays``), ``[B*T*V, h, w, S*g]``, in the form its
+        first unit reads with :meth:`rays_options`.
+
+        The rays are the largest tensor of a D-LSM step (S times the grid features). The
+        depth net's first ReLU and its compute-dtype cast commute with the gather, so they run
+        on the grid; the rays stay in the gather's samples-major order and the first kernels
+        are read in that order instead (the same function as the release's layout).
+        """
+        from ops.project import project_rays
+
+        c = self.lsm_config
         p, s, g = c["proj_x"], c["ray_samples"], c["grid_channels"]
-        h, w = c["im_h"] // p, c["im_w"] // p
-        # The rays are the largest tensor of a D-LSM step (S times the grid features). The
-        # depth net's first ReLU and its compute-dtype cast commute with the gather, so they
-        # run on the grid; the rays stay in the gather's samples-major order and the first
-        # kernels are read in that order instead (same function as the release's layout).
         first = self.depth_net.encoder[0]
         if first.pre_activation:
             feats = ops.relu(feats)
         rays = project_rays(
             feats,
-            inputs["K"],
-            inputs["extrinsic"],
+            K,
+            extrinsic,
             im_size=(c["im_h"], c["im_w"]),
             proj_x=p,
             samples=s,
@@ -319,18 +336,18 @@ class DLSM(_LSMBase):
             layout="samples",
             out_dtype=None if first.conv_dtype == "float32" else first.conv_dtype,
         )
-        rays = ops.reshape(rays, (-1, h, w, s * g))
-        skips = []
-        for name in self.depth_net.skip_names:
-            f = tr["im"][name]
-            fh, fw, fc = f.shape[1:]
-            f = ops.repeat(ops.reshape(f, (-1, 1, views, fh, fw, fc)), steps, axis=1)
-            skips.append(ops.reshape(f, (-1, fh, fw, fc)))
-        depth = self.depth_net(rays, skips, training=training,
-                               rays_order=samples_major_order(g, s),
-                               rays_activated=first.pre_activation)
-        out_channels = self.depth_net.out_channels
-        return ops.reshape(depth, (-1, steps, views, c["im_h"], c["im_w"], out_channels))
+        return ops.reshape(rays, (-1, c["im_h"] // p, c["im_w"] // p, s * g))
+
+    def rays_options(self) -> dict[str, Any]:
+        """How :class:`models.depth_nets.DepthNet` reads :meth:`project_features`' rays
+        (its ``rays_order`` and ``rays_activated``)."""
+        from ops.project import samples_major_order
+
+        c = self.lsm_config
+        return {
+            "rays_order": samples_major_order(c["grid_channels"], c["ray_samples"]),
+            "rays_activated": self.depth_net.encoder[0].pre_activation,
+        }
 
     def depth(
         self, inputs: Mapping[str, Any], training: bool | None = None, last_step_only: bool = False

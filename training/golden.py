@@ -111,7 +111,7 @@ def compare_golden(folder: str | os.PathLike, run_dir: str | os.PathLike | None 
                                                        "precision": "float32"})
         task = TASKS[kind]
         keras.utils.set_random_seed(0)
-        model = task.build_model(args, "float32")  # the release's numerics
+        model = task.build_model(args)  # float32 (above): the release's numerics
         optimizer = make_optimizer(args)
         compile_model(model, task, args, optimizer)
         load_checkpoint(conv.checkpoint, model, optimizer)
