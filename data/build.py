@@ -12,11 +12,33 @@ distance 2, random azimuth, elevation in :data:`data.cameras.ELEVATION_RANGE`), 
 exact depth maps, cameras and filled voxel grids at 32^3 and 64^3.
 
 Guarantees:
-    * deterministic: the same seed gives identical files (model ids, params, cameras, pixels);
-    * parallel: models are built by a process pool, with a tqdm bar;
+    * deterministic: the same seed gives identical files (model ids, params, cameras, pixels,
+      split and manifest files: nothing holds a timestamp), whatever ``--workers`` is;
+    * parallel: models are built by a process pool, with a tqdm bar; on Linux the workers die
+      with the builder, so ``kill -9`` of the builder stops every write;
     * resumable: finished models are skipped; each model is written into a temporary dot-folder
       and renamed into place only when complete, and its voxel files are written (atomically)
-      before that rename, so the loader never sees a half-written model.
+      before that rename, so the loader never sees a half-written model. A rerun of the same
+      command on the same root (after a crash, ``kill -9``, a full disk, or with bad meshes
+      fixed or removed) first removes what an interrupted build left (temporary folders and
+      files, the voxel files of unfinished models), then builds what is missing and leaves
+      what was built byte-identical: the result equals an uninterrupted build;
+    * one build per root at a time: a build holds ``<root>/.build.lock`` (an empty file);
+    * a rerun with different options is refused: ``<root>/dataset.json`` records them and a
+      command whose options differ (seed, size, per-class count, up axis, image size...) stops
+      with one line naming the root and the first differing key. For ``meshes`` the input
+      folder may change (e.g. a cleaned copy of it): models already built are kept.
+
+Bad meshes (``meshes``): a mesh file that cannot be parsed, holds no faces, is degenerate
+(no extent) or has no volume (an empty voxel grid) is skipped with one WARNING line
+``skipped <file>: <why>``; the skipped files are listed in ``<root>/skipped.json`` (removed
+again once a rerun skips nothing) and the split file lists the built models only.
+
+Exit status: 0 when the build is complete (for ``meshes``: at least one model built; skipped
+files end with a WARNING ``built N, skipped K (see <root>/skipped.json)``); 1 when nothing could
+be built, the options differ from the root's, or a write failed. A full disk stops the build
+with one line ``disk full writing <path>: ...; free space and rerun the same command to
+resume``; nothing half-written is left behind.
 
 Meshes are normalised the way ShapeNet models are: the bounding box is centred at the origin and
 scaled so that its diagonal is 1 (so the object fits in [-0.5, 0.5]^3). Input meshes are taken
@@ -27,18 +49,24 @@ to be y-up (ShapeNet's convention) unless ``--up z``; the world frame is z-up:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import ctypes.util
+import errno
 import hashlib
+import json
 import logging
 import multiprocessing as mp
 import os
 import re
 import shutil
+import signal
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import trimesh
@@ -61,6 +89,93 @@ MESH_EXTENSIONS = (".obj", ".ply", ".off", ".glb", ".gltf", ".stl")
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
 #: Rotation taking y-up (ShapeNet) coordinates to the z-up world: (x, y, z) -> (x, -z, y).
 Y_UP_TO_WORLD = np.array([[1.0, 0, 0, 0], [0, 0, -1.0, 0], [0, 1.0, 0, 0], [0, 0, 0, 1.0]])
+#: Lock file of a data root (held, with ``flock``, by the build writing to it).
+LOCK_NAME = ".build.lock"
+#: Seconds a build waits for another build of the same root to let go of the lock.
+LOCK_WAIT_S = 20.0
+#: File listing the mesh files a ``meshes`` build skipped (in the data root).
+SKIPPED_NAME = "skipped.json"
+#: Manifest keys that only say where a build came from: a rerun may change them.
+INFO_KEYS = frozenset({"input"})
+
+
+# --------------------------------------------------------------------------------------------
+# Errors and reports
+# --------------------------------------------------------------------------------------------
+class BuildError(RuntimeError):
+    """The build cannot go on; the message is one line that says why and what to do."""
+
+
+class DiskFullError(BuildError):
+    """A write failed because the disk (or the quota) is full.
+
+    Args:
+        path: the file (or folder) that could not be written.
+        detail: the system's message.
+    """
+
+    def __init__(self, path: str | os.PathLike, detail: str) -> None:
+        self.path = Path(path)
+        self.detail = detail
+        super().__init__(f"disk full writing {self.path}: {detail}; free space and rerun the "
+                         "same command to resume")
+
+
+class BadMeshError(io.DataError):
+    """An input mesh cannot be built. The message says why, without the file name."""
+
+
+@dataclass
+class Skipped:
+    """A mesh file that was not built.
+
+    Attributes:
+        synset: its class.
+        model: its model id.
+        path: the mesh file.
+        reason: why (one line).
+    """
+
+    synset: str
+    model: str
+    path: str
+    reason: str
+
+    def line(self) -> str:
+        """The one-line report: ``skipped <path>: <reason>``."""
+        return f"skipped {self.path}: {self.reason}"
+
+
+@dataclass
+class BuildReport:
+    """What :func:`build` did.
+
+    Attributes:
+        built: models built now.
+        skipped: models that were already complete (not rebuilt).
+        bad: input meshes that could not be built, sorted by path.
+    """
+
+    built: int = 0
+    skipped: int = 0
+    bad: list[Skipped] = field(default_factory=list)
+
+
+def _one_line(e: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line, at most ``limit`` characters."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+@contextlib.contextmanager
+def _writing(path: str | os.PathLike) -> Iterator[None]:
+    """Turn a full disk (ENOSPC, EDQUOT) met inside the block into :class:`DiskFullError`."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFullError(path, e.strerror or str(e)) from e
+        raise
 
 
 # --------------------------------------------------------------------------------------------
@@ -146,13 +261,19 @@ def _palette_color(rng: np.random.Generator) -> tuple[float, float, float]:
 
 def _load_mesh_parts(path: Path, rng: np.random.Generator
                      ) -> tuple[list[trimesh.Trimesh], list[tuple[float, float, float]]]:
-    """Load a mesh file as one part with a colour (the mesh's own colour if it has one)."""
+    """Load a mesh file as one part with a colour (the mesh's own colour if it has one).
+
+    Raises:
+        BadMeshError: the file cannot be parsed or holds no faces.
+    """
     try:
         mesh = trimesh.load(str(path), force="mesh", process=True)
     except Exception as e:
-        raise io.DataError(f"cannot read mesh file {path}: {e}") from e
-    if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
-        raise io.DataError(f"mesh file {path} holds no triangles")
+        raise BadMeshError(f"cannot be parsed: {_one_line(e)}") from e
+    if not isinstance(mesh, trimesh.Trimesh):
+        raise BadMeshError(f"holds no triangle mesh (trimesh read a {type(mesh).__name__})")
+    if len(mesh.faces) == 0:
+        raise BadMeshError("no faces")
     color = _palette_color(rng)
     if mesh.visual is not None and mesh.visual.kind in ("face", "vertex", "texture"):
         try:
@@ -163,53 +284,90 @@ def _load_mesh_parts(path: Path, rng: np.random.Generator
     return [mesh], [color]
 
 
-def build_model(job: Job, layout: DataLayout) -> str:
-    """Build one model into ``layout`` (no-op if it is already complete).
+def _geometry(job: Job, rng: np.random.Generator
+              ) -> tuple[list[trimesh.Trimesh], list[tuple[float, float, float]], dict[str, Any]]:
+    """A job's parts in the world frame, their colours and the model's ``params.json`` content.
 
-    Returns:
-        ``"built"`` or ``"skipped"``.
+    Raises:
+        BadMeshError: a mesh job's file cannot be used (see :func:`_load_mesh_parts`) or is
+            degenerate.
     """
-    if layout.has_model(job.synset, job.model):
-        return "skipped"
-    rng = np.random.default_rng(job.seed)
     if job.source == "synth":
         from data import shapes
 
         parts, params = shapes.make_object(job.synset, rng)
-        meshes = [p.mesh for p in parts]
-        colors = [p.color for p in parts]
         info: dict[str, Any] = {"source": "synthetic", "params": params,
                                 "parts": [p.name for p in parts]}
-        up = "y"
-    else:
-        meshes, colors = _load_mesh_parts(Path(job.source), rng)
-        info = {"source": str(job.source)}
-        up = job.up
-    meshes = normalise_to_world(meshes, up=up)
+        return normalise_to_world([p.mesh for p in parts], up="y"), [p.color for p in parts], info
+    meshes, colors = _load_mesh_parts(Path(job.source), rng)
+    try:
+        meshes = normalise_to_world(meshes, up=job.up)
+    except ValueError as e:
+        raise BadMeshError(str(e)) from e
+    return meshes, colors, {"source": str(job.source)}
 
-    # voxels first (each file atomic); the model only appears with the final rename below
-    for nvox in VOXEL_SIZES:
-        io.write_voxels(layout.voxel_path(job.synset, job.model, nvox), voxelize(meshes, nvox))
+
+def build_model(job: Job, layout: DataLayout) -> str:
+    """Build one model into ``layout`` (no-op if it is already complete).
+
+    The voxel files are written first (each atomically), then renders, depth maps, cameras and
+    ``params.json`` into a temporary dot-folder that is renamed into place last. On any failure
+    the temporary folder and the model's voxel files are removed again.
+
+    Returns:
+        ``"built"`` or ``"skipped"`` (already complete).
+
+    Raises:
+        BadMeshError: a mesh job's input cannot be built (the message says why).
+        DiskFullError: the disk is full (the message names the file).
+    """
+    if layout.has_model(job.synset, job.model):
+        return "skipped"
+    rng = np.random.default_rng(job.seed)
+    meshes, colors, info = _geometry(job, rng)
+    grids = {nvox: voxelize(meshes, nvox) for nvox in VOXEL_SIZES}
+    if job.source != "synth" and not np.any(grids[VOXEL_SIZES[0]]):
+        raise BadMeshError(f"no volume: its {VOXEL_SIZES[0]}^3 voxel grid is empty "
+                           "(a flat, line-like or tiny mesh?)")
 
     final = layout.model_dir(job.synset, job.model)
     tmp = final.parent / f".tmp-{job.model}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    tmp_layout = _Redirect(layout, job.synset, job.model, tmp)
-    scene = Scene.from_parts(meshes, colors)
-    K = cameras.intrinsics(IM_SIZE)
-    views = cameras.sample_viewpoints(rng, N_VIEWS)
-    for i, (az, el) in enumerate(views):
-        E = cameras.look_at(az, el)
-        rgba, depth = render(scene, K, E, IM_SIZE, IM_SIZE)
-        io.write_render(tmp_layout.render_path(i), rgba)
-        io.write_depth(tmp_layout.depth_path(i), depth)
-        io.write_camera(tmp_layout.camera_path(i), K, E, azimuth=az, elevation=el,
-                        distance=cameras.DISTANCE)
-    info["views"] = views.round(6).tolist()
-    io.write_json(tmp / "params.json", info)
-    os.replace(tmp, final)
+    voxel_paths = {nvox: layout.voxel_path(job.synset, job.model, nvox) for nvox in VOXEL_SIZES}
+    try:
+        # voxels first (each file atomic); the model only appears with the final rename below
+        for nvox, path in voxel_paths.items():
+            with _writing(path):
+                io.write_voxels(path, grids[nvox])
+        with _writing(tmp):
+            if tmp.exists():
+                shutil.rmtree(tmp)
+            tmp.mkdir(parents=True)
+        tmp_layout = _Redirect(layout, job.synset, job.model, tmp)
+        scene = Scene.from_parts(meshes, colors)
+        K = cameras.intrinsics(IM_SIZE)
+        views = cameras.sample_viewpoints(rng, N_VIEWS)
+        for i, (az, el) in enumerate(views):
+            E = cameras.look_at(az, el)
+            rgba, depth = render(scene, K, E, IM_SIZE, IM_SIZE)
+            with _writing(layout.render_path(job.synset, job.model, i)):
+                io.write_render(tmp_layout.render_path(i), rgba)
+            with _writing(layout.depth_path(job.synset, job.model, i)):
+                io.write_depth(tmp_layout.depth_path(i), depth)
+            with _writing(layout.camera_path(job.synset, job.model, i)):
+                io.write_camera(tmp_layout.camera_path(i), K, E, azimuth=az, elevation=el,
+                                distance=cameras.DISTANCE)
+        info["views"] = views.round(6).tolist()
+        with _writing(layout.params_path(job.synset, job.model)):
+            io.write_json(tmp / "params.json", info)
+        with _writing(final):
+            os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not layout.has_model(job.synset, job.model):
+            for path in voxel_paths.values():
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        raise
     return "built"
 
 
@@ -235,27 +393,143 @@ class _Redirect:
         return self._p(self.layout.camera_path(self.synset, self.model, i))
 
 
-def _run_job(args: tuple[Job, str]) -> tuple[str, str, str]:
+class _Result(NamedTuple):
+    """Outcome of one job, as sent back by a worker."""
+
+    synset: str
+    model: str
+    status: str  # "built", "skipped", "bad", "diskfull" or "error"
+    detail: str = ""  # why (bad, diskfull, error)
+    path: str = ""  # the mesh file (bad) or the file that could not be written (diskfull)
+
+
+def _run_job(args: tuple[Job, str]) -> _Result:
+    """Build one job; every failure is returned (not raised) for the parent to report."""
     job, root = args
     try:
-        return job.synset, job.model, build_model(job, DataLayout(Path(root)))
-    except Exception as e:  # reported by the parent with the model named
-        return job.synset, job.model, f"error: {type(e).__name__}: {e}"
+        return _Result(job.synset, job.model, build_model(job, DataLayout(Path(root))))
+    except DiskFullError as e:
+        return _Result(job.synset, job.model, "diskfull", e.detail, str(e.path))
+    except OSError as e:  # a write failed for another reason: the build cannot go on
+        if e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return _Result(job.synset, job.model, "diskfull", e.strerror or str(e),
+                           str(e.filename or root))
+        return _Result(job.synset, job.model, "error", f"{type(e).__name__}: {_one_line(e)}")
+    except Exception as e:
+        if job.source == "synth":  # a bug: synthetic models never fail
+            return _Result(job.synset, job.model, "error", f"{type(e).__name__}: {_one_line(e)}")
+        why = str(e) if isinstance(e, BadMeshError) else (
+            f"cannot be built: {type(e).__name__}: {_one_line(e)}")
+        return _Result(job.synset, job.model, "bad", why, job.source)
 
 
-def clean_partial(layout: DataLayout) -> int:
-    """Remove temporary folders left by an interrupted build. Returns how many were removed."""
+def _worker_init(parent: int) -> None:
+    """Pool worker start-up: on Linux, ask the kernel to SIGKILL this worker when the builder
+    dies (``prctl(PR_SET_PDEATHSIG)``), so a killed build leaves no orphan writing files."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            log.debug("prctl(PR_SET_PDEATHSIG) unavailable")
+    if os.getppid() != parent:  # the builder died before prctl took effect
+        os._exit(1)
+
+
+_HELD_LOCKS: set[Path] = set()
+
+
+@contextlib.contextmanager
+def root_lock(root: Path, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
+    """Hold ``<root>/.build.lock`` (``flock``) while building; re-entrant within a process.
+
+    Pool workers inherit the lock, so it is free again only once the builder and all its
+    workers are gone. Without ``fcntl`` (Windows) nothing is locked.
+
+    Args:
+        root: the data root (created if missing).
+        wait_s: how long to wait for another build of the root to finish.
+
+    Raises:
+        BuildError: another build still holds the lock after ``wait_s`` seconds.
+        DiskFullError: the lock file cannot be created on a full disk.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    key = Path(root).resolve()
+    if key in _HELD_LOCKS:
+        yield
+        return
+    path = Path(root) / LOCK_NAME
+    with _writing(path):
+        Path(root).mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        deadline, waiting = time.monotonic() + wait_s, False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError as e:
+                if time.monotonic() > deadline:
+                    raise BuildError(f"another build is writing to {root} (it holds {path}); "
+                                     "let it finish or stop it, then rerun") from e
+                if not waiting:
+                    log.info("waiting for another build of %s to finish", root)
+                    waiting = True
+                time.sleep(0.1)
+        _HELD_LOCKS.add(key)
+        try:
+            yield
+        finally:
+            _HELD_LOCKS.discard(key)
+    finally:
+        os.close(fd)
+
+
+def clean_partial(layout: DataLayout, jobs: Sequence[Job] = ()) -> int:
+    """Remove what an interrupted build left in a root. Returns how many entries were removed.
+
+    That is: temporary model folders (``renders/<class>/.tmp-*``), temporary files of atomic
+    writes (``.<name>.<random>.tmp`` in the root, class and voxel folders), and the voxel files
+    of the models of ``jobs`` whose render folder does not exist (a model is complete only once
+    its render folder is renamed into place). Call it only while holding :func:`root_lock`.
+    """
     n = 0
     if layout.renders_root.is_dir():
         for tmp in layout.renders_root.glob("*/.tmp-*"):
-            shutil.rmtree(tmp, ignore_errors=True)
+            if tmp.is_dir():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
             n += 1
+    patterns = [(layout.root, ".*.tmp"), (layout.renders_root, "*/.*.tmp")]
+    patterns += [(layout.voxels_root(nvox), "*/.*.tmp") for nvox in VOXEL_SIZES]
+    for folder, pattern in patterns:
+        if folder.is_dir():
+            for tmp in folder.glob(pattern):
+                if tmp.is_file():
+                    tmp.unlink(missing_ok=True)
+                    n += 1
+    for job in jobs:
+        if not layout.has_model(job.synset, job.model):
+            for nvox in VOXEL_SIZES:
+                path = layout.voxel_path(job.synset, job.model, nvox)
+                if path.exists():
+                    path.unlink(missing_ok=True)
+                    n += 1
     return n
 
 
 def build(jobs: Sequence[Job], root: Path, workers: int | None = None,
-          progress: bool = True) -> dict[str, int]:
+          progress: bool = True) -> BuildReport:
     """Build every job into ``root`` in parallel; finished models are skipped.
+
+    Mesh jobs whose file cannot be built are skipped and reported (one WARNING line each, and
+    in the returned report); whatever happens, nothing half-written is left in ``root``.
 
     Args:
         jobs: the models to build.
@@ -264,44 +538,65 @@ def build(jobs: Sequence[Job], root: Path, workers: int | None = None,
         progress: show a tqdm bar.
 
     Returns:
-        Counts ``{"built": n, "skipped": n}``.
+        What was built, what was already there and which meshes were bad.
 
     Raises:
-        RuntimeError: if any model failed (all failures are listed; finished models are kept).
+        DiskFullError: the disk filled up (the build stops at once; rerun to resume).
+        BuildError: a synthetic model failed or a write failed (the other models are built
+            first; finished models are kept).
     """
     layout = DataLayout(Path(root))
-    layout.root.mkdir(parents=True, exist_ok=True)
-    removed = clean_partial(layout)
-    if removed:
-        log.info("removed %d partial model folders from an interrupted build", removed)
-    todo = [j for j in jobs if not layout.has_model(j.synset, j.model)]
-    counts = {"built": 0, "skipped": len(jobs) - len(todo)}
-    errors: list[str] = []
-    workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-    bar = tqdm(total=len(todo), desc=f"building {layout.root}", unit="model",
-               disable=not progress)
-    tasks = [(j, str(layout.root)) for j in todo]
-    if workers == 1:
-        results: Iterable[tuple[str, str, str]] = map(_run_job, tasks)
-        pool = None
-    else:
-        pool = mp.get_context("fork" if sys.platform != "win32" else "spawn").Pool(workers)
-        results = pool.imap_unordered(_run_job, tasks, chunksize=1)
-    try:
-        for synset, model, status in results:
-            if status.startswith("error"):
-                errors.append(f"{synset}/{model}: {status}")
-            else:
-                counts[status] += 1
-            bar.update(1)
-    finally:
-        bar.close()
-        if pool is not None:
-            pool.terminate()
-            pool.join()
+    with _writing(layout.root):
+        layout.root.mkdir(parents=True, exist_ok=True)
+    with root_lock(layout.root):
+        removed = clean_partial(layout, jobs)
+        if removed:
+            log.info("removed %d partial files or folders left by an interrupted build",
+                     removed)
+        todo = [j for j in jobs if not layout.has_model(j.synset, j.model)]
+        report = BuildReport(skipped=len(jobs) - len(todo))
+        errors: list[str] = []
+        disk_full: DiskFullError | None = None
+        workers = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
+        bar = tqdm(total=len(todo), desc=f"building {layout.root}", unit="model",
+                   disable=not progress)
+        tasks = [(j, str(layout.root)) for j in todo]
+        if workers == 1:
+            results: Iterable[_Result] = map(_run_job, tasks)
+            pool = None
+        else:
+            ctx = mp.get_context("fork" if sys.platform != "win32" else "spawn")
+            pool = ctx.Pool(workers, initializer=_worker_init, initargs=(os.getpid(),))
+            results = pool.imap_unordered(_run_job, tasks, chunksize=1)
+        try:
+            for res in results:
+                if res.status in ("built", "skipped"):
+                    setattr(report, res.status, getattr(report, res.status) + 1)
+                elif res.status == "bad":
+                    report.bad.append(Skipped(res.synset, res.model, res.path, res.detail))
+                elif res.status == "diskfull":
+                    disk_full = DiskFullError(res.path, res.detail)
+                    break
+                else:
+                    errors.append(f"{res.synset}/{res.model}: {res.detail}")
+                bar.update(1)
+        finally:
+            bar.close()
+            if pool is not None:
+                pool.terminate()
+                pool.join()
+            clean_partial(layout, jobs)  # what terminated workers or a failure left
+    report.bad.sort(key=lambda b: b.path)
+    for b in report.bad:
+        log.warning("%s", b.line())
+    if disk_full is not None:
+        raise disk_full
     if errors:
-        raise RuntimeError(f"{len(errors)} model(s) failed:\n" + "\n".join(errors[:20]))
-    return counts
+        for e in errors[1:20]:
+            log.error("model failed: %s", e)
+        raise BuildError(f"{len(errors)} model(s) failed, the first: {errors[0]}; finished "
+                         "models are kept, rerun the same command to resume")
+    return report
 
 
 # --------------------------------------------------------------------------------------------
@@ -412,18 +707,42 @@ def _manifest(kind: str, **kw: Any) -> dict[str, Any]:
 
 
 def _check_manifest(layout: DataLayout, manifest: dict[str, Any]) -> None:
+    """Refuse a build whose options differ from those recorded in the root's manifest.
+
+    Raises:
+        BuildError: one line naming the root and the first differing key.
+    """
     if not layout.manifest_path.exists():
         return
     old = io.read_json(layout.manifest_path)
-    for key in ("kind", "seed", "input"):
-        if key in manifest and old.get(key) != manifest.get(key):
-            raise SystemExit(
-                f"error: {layout.root} was built with {key}={old.get(key)!r}, not "
-                f"{manifest.get(key)!r}; choose another --root or delete it")
+    new = json.loads(json.dumps(manifest))  # compare as stored (tuples are lists in JSON)
+    for key in dict.fromkeys([*new, *old]):
+        if key in INFO_KEYS or old.get(key) == new.get(key):
+            continue
+        raise BuildError(
+            f"{layout.root} was built with {key}={old.get(key)!r}, this command asks for "
+            f"{key}={new.get(key)!r}; rerun with the same options, or choose another --root "
+            "(or delete it)")
+    for key in INFO_KEYS:
+        if key in old and key in new and old[key] != new[key]:
+            log.warning("%s was built with %s=%s, now %s: models already built are kept",
+                        layout.root, key, old[key], new[key])
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line entry point (see the module docstring)."""
+def _write_json(path: Path, obj: Any) -> None:
+    """Atomic JSON write; a full disk becomes :class:`DiskFullError` naming ``path``."""
+    with _writing(path):
+        io.write_json(path, obj)
+
+
+def _write_splits(path: Path, splits: dict[str, dict[str, list[str]]]) -> None:
+    """Atomic split-file write; a full disk becomes :class:`DiskFullError` naming ``path``."""
+    with _writing(path):
+        io.write_splits(path, splits)
+
+
+def _parser() -> argparse.ArgumentParser:
+    """The command-line parser (see the module docstring)."""
     parser = argparse.ArgumentParser(prog="python -m data.build", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -439,7 +758,12 @@ def main(argv: list[str] | None = None) -> int:
                         "training machine); the root's splits.json still lists the whole size")
     p.add_argument("--write_split", action="store_true",
                    help="also (re)write the repository split file data/splits*.json")
-    m = sub.add_parser("meshes", help="build from a folder of meshes (class = folder name)")
+    m = sub.add_parser(
+        "meshes", help="build from a folder of meshes (class = folder name)",
+        description="Build from a folder of meshes. Bad mesh files are skipped with one line "
+                    "each and listed in <root>/skipped.json; exit status 0 if at least one "
+                    "model was built, else 1. Rerun on the same root (e.g. with the bad files "
+                    "fixed) to complete the build.")
     m.add_argument("--input", type=Path, required=True)
     m.add_argument("--root", type=Path, required=True)
     m.add_argument("--up", choices=["y", "z"], default="y")
@@ -449,9 +773,22 @@ def main(argv: list[str] | None = None) -> int:
                    help="where to write the split (default: <root>/splits.json)")
     for q in (p, m):
         q.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point (see the module docstring). Returns the exit status."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return _run(args)
+    except (BuildError, io.DataError) as e:
+        log.error("%s", e)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Run a parsed command; errors are raised for :func:`main` to report in one line."""
     t0 = time.time()
     if args.cmd == "synth":
         n = args.per_class or SIZES[args.size]
@@ -464,30 +801,59 @@ def main(argv: list[str] | None = None) -> int:
         manifest = _manifest("meshes", input=str(args.input.resolve()), up=args.up,
                              seed=args.seed)
     layout = DataLayout(root)
-    _check_manifest(layout, manifest)
-    root.mkdir(parents=True, exist_ok=True)
-    io.write_json(layout.manifest_path, manifest)
+    with _writing(root):
+        root.mkdir(parents=True, exist_ok=True)
+    with root_lock(root):
+        _check_manifest(layout, manifest)
+        _write_json(layout.manifest_path, manifest)
+        to_build = jobs
+        if args.cmd == "synth":
+            splits = make_splits(_models_of(jobs), args.seed)
+            if args.splits:
+                wanted = {(s, m) for name in args.splits for s, ms in splits[name].items()
+                          for m in ms}
+                to_build = [j for j in jobs if (j.synset, j.model) in wanted]
+                log.info("building the %d models of split(s) %s only", len(to_build),
+                         ", ".join(args.splits))
+        report = build(to_build, root, args.workers, progress=not args.quiet)
+
+        skipped_path = root / SKIPPED_NAME
+        if report.bad:
+            _write_json(skipped_path, [
+                {"path": b.path, "class": b.synset, "model": b.model, "reason": b.reason}
+                for b in report.bad])
+        else:
+            skipped_path.unlink(missing_ok=True)
+        if args.cmd == "meshes":
+            bad = {(b.synset, b.model) for b in report.bad}
+            good = [j for j in jobs if (j.synset, j.model) not in bad]
+            if not good:
+                raise BuildError(f"no model could be built from {args.input}: "
+                                 f"{len(report.bad)} mesh file(s) skipped (see {skipped_path})")
+            splits = make_splits(_models_of(good), args.seed)
+        _write_splits(root / "splits.json", splits)
+        targets = [root / "splits.json"]
+        if (args.cmd == "synth" and args.write_split and args.per_class is None
+                and not args.classes):
+            _write_splits(SPLITS_DIR / split_file_name(args.size), splits)
+            targets.append(SPLITS_DIR / split_file_name(args.size))
+        if args.cmd == "meshes" and args.split_file:
+            _write_splits(args.split_file, splits)
+            targets.append(args.split_file)
+    log.info("%s: %d built, %d already there, %.1f s; splits -> %s", root, report.built,
+             report.skipped, time.time() - t0, ", ".join(map(str, targets)))
+    if report.bad:
+        log.warning("%s: built %d, skipped %d (see %s)", root, report.built + report.skipped,
+                    len(report.bad), skipped_path)
+    return 0
+
+
+def _models_of(jobs: Iterable[Job]) -> dict[str, list[str]]:
+    """``{synset: [model_id, ...]}`` of some jobs."""
     models: dict[str, list[str]] = {}
     for j in jobs:
         models.setdefault(j.synset, []).append(j.model)
-    splits = make_splits(models, args.seed)
-    if getattr(args, "splits", None):
-        wanted = {(s, m) for name in args.splits for s, ms in splits[name].items() for m in ms}
-        jobs = [j for j in jobs if (j.synset, j.model) in wanted]
-        log.info("building the %d models of split(s) %s only", len(jobs), ", ".join(args.splits))
-    counts = build(jobs, root, args.workers, progress=not args.quiet)
-
-    io.write_splits(root / "splits.json", splits)
-    targets = [root / "splits.json"]
-    if args.cmd == "synth" and args.write_split and args.per_class is None and not args.classes:
-        io.write_splits(SPLITS_DIR / split_file_name(args.size), splits)
-        targets.append(SPLITS_DIR / split_file_name(args.size))
-    if args.cmd == "meshes" and args.split_file:
-        io.write_splits(args.split_file, splits)
-        targets.append(args.split_file)
-    log.info("%s: %d built, %d already there, %.1f s; splits -> %s", root, counts["built"],
-             counts["skipped"], time.time() - t0, ", ".join(map(str, targets)))
-    return 0
+    return models
 
 
 if __name__ == "__main__":

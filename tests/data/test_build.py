@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 
 import numpy as np
@@ -112,8 +113,8 @@ def test_interrupted_build_resumes(tmp_path):
     partial.mkdir()
     (partial / "render_0.png").write_bytes(b"\x89PNG half")
     assert list(L.iter_models()) == [(first.synset, first.model)]  # loader never sees it
-    counts = build.build(jobs, tmp_path, workers=1, progress=False)
-    assert counts == {"built": 1, "skipped": 1}
+    report = build.build(jobs, tmp_path, workers=1, progress=False)
+    assert (report.built, report.skipped, report.bad) == (1, 1, [])
     assert not partial.exists()
     assert L.render_path(first.synset, first.model, 5).read_bytes() == before
     assert not check_model(L, jobs[1].synset, jobs[1].model).errors
@@ -194,9 +195,10 @@ def test_mesh_folder_errors_name_the_path(tmp_path):
     bad = tmp_path / "bad" / "cls"
     bad.mkdir(parents=True)
     (bad / "broken.obj").write_text("v 0 0 0\nthis is not an obj\n")
-    with pytest.raises(RuntimeError, match="broken"):
-        build.build(build.mesh_jobs(tmp_path / "bad"), tmp_path / "out", workers=1,
-                    progress=False)
+    report = build.build(build.mesh_jobs(tmp_path / "bad"), tmp_path / "out", workers=1,
+                         progress=False)
+    assert report.built == 0 and [(b.path, b.reason) for b in report.bad] == [
+        (str(bad / "broken.obj"), "no faces")]
 
 
 def test_build_only_some_splits(tmp_path):
@@ -209,3 +211,118 @@ def test_build_only_some_splits(tmp_path):
     assert sum(len(v) for sp in splits.values() for v in sp.values()) == 5
     built = set(DataLayout(root).iter_models())
     assert built == {("03001627", m) for m in splits["test"]["03001627"]} and built
+
+
+def _add_bad_meshes(cls_dir):
+    """Four meshes that cannot be built, with the reason the builder gives for each."""
+    (cls_dir / "broken.obj").write_text("v 0 0 0\nthis is not an obj\n")
+    (cls_dir / "garbage.ply").write_bytes(bytes(range(256)) * 2)
+    (cls_dir / "point.obj").write_text("v 0 0 0\nv 0 0 0\nv 0 0 0\nf 1 2 3\n")
+    (cls_dir / "flat.obj").write_text("v 0 0 0\nv 1 0 0\nv 2 0 0\nf 1 2 3\n")
+    return {"broken.obj": "no faces", "garbage.ply": "cannot be parsed",
+            "point.obj": "degenerate", "flat.obj": "no volume"}
+
+
+def _meshes_argv(src, root, *extra):
+    return ["meshes", "--input", str(src), "--root", str(root), "--quiet", "--workers", "1",
+            *extra]
+
+
+def test_bad_meshes_are_skipped_one_line_each(tmp_path, caplog):
+    """Good meshes are built, each bad one is named with its reason on one WARNING line and
+    listed in skipped.json; the split lists the built models only; exit status 0."""
+    src, root = tmp_path / "meshes", tmp_path / "mine"
+    _write_mesh_folder(src)
+    reasons = _add_bad_meshes(src / "boxes")
+    with caplog.at_level(logging.INFO, logger="data.build"):
+        assert build.main(_meshes_argv(src, root)) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    for name, why in reasons.items():
+        line = [w for w in warnings if w.startswith(f"skipped {src / 'boxes' / name}: ")]
+        assert len(line) == 1 and why in line[0] and "\n" not in line[0], (name, warnings)
+    assert any(f"built 6, skipped 4 (see {root / 'skipped.json'})" in w for w in warnings)
+    skipped = io.read_json(root / "skipped.json")
+    assert sorted(e["path"] for e in skipped) == sorted(str(src / "boxes" / n) for n in reasons)
+    assert all(e["reason"] for e in skipped)
+    splits = io.read_splits(root / "splits.json")
+    listed = {(c, m) for sp in splits.values() for c, ms in sp.items() for m in ms}
+    assert listed == set(DataLayout(root).iter_models()) and len(listed) == 6
+    reports, _ = check_root(root, root / "splits.json", progress=False, workers=1)
+    assert len(reports) == 6 and not [r.errors for r in reports if r.errors]
+
+
+def test_all_meshes_bad_exits_1(tmp_path, caplog):
+    src, root = tmp_path / "meshes", tmp_path / "mine"
+    (src / "junk").mkdir(parents=True)
+    _add_bad_meshes(src / "junk")
+    with caplog.at_level(logging.INFO, logger="data.build"):
+        assert build.main(_meshes_argv(src, root)) == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "no model could be built" in errors[0]
+    assert not (root / "splits.json").exists()
+    assert len(io.read_json(root / "skipped.json")) == 4
+
+
+def _digest(root):
+    import hashlib
+
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_rerun_on_a_cleaned_copy_completes_the_build(tmp_path):
+    """Bad files removed (in a copy of the input folder): the rerun on the same root builds what
+    is missing, leaves what was built untouched and ends identical to a fresh build."""
+    src, root = tmp_path / "meshes", tmp_path / "mine"
+    _write_mesh_folder(src)
+    _add_bad_meshes(src / "boxes")
+    assert build.main(_meshes_argv(src, root)) == 0
+    before = _digest(root / "renders")
+    stat = {p: p.stat().st_mtime_ns for p in (root / "renders").rglob("*.png")}
+    clean = tmp_path / "meshes_clean"
+    shutil.copytree(src, clean)
+    for name in ("broken.obj", "garbage.ply", "point.obj"):
+        (clean / "boxes" / name).unlink()
+    trimesh.creation.box([0.2, 1.0, 0.6]).export(clean / "boxes" / "flat.obj")  # fixed
+    assert build.main(_meshes_argv(clean, root)) == 0
+    after = _digest(root / "renders")
+    assert {k: v for k, v in after.items() if k in before} == before
+    assert all(p.stat().st_mtime_ns == t for p, t in stat.items())
+    assert {k.split("/")[1] for k in after} - {k.split("/")[1] for k in before} == {"flat"}
+    assert not (root / "skipped.json").exists()
+    fresh = tmp_path / "fresh"
+    assert build.main(_meshes_argv(clean, fresh)) == 0
+    # identical to a fresh build of the cleaned copy, but for the provenance of the models
+    # built in the first run: their params.json names the mesh file they were built from
+    kept = {k for k in before if k.endswith("params.json")}
+    assert len(kept) == 6
+    for k in kept:
+        assert io.read_json(root / "renders" / k)["source"].startswith(str(src))
+    assert ({k: v for k, v in _digest(root).items() if k.removeprefix("renders/") not in kept}
+            == {k: v for k, v in _digest(fresh).items() if k.removeprefix("renders/") not in kept})
+
+
+@pytest.mark.parametrize("extra, key", [(["--seed", "1"], "seed"), (["--up", "z"], "up")])
+def test_rerun_with_other_options_is_refused(tmp_path, caplog, extra, key):
+    src, root = tmp_path / "meshes", tmp_path / "mine"
+    (src / "boxes").mkdir(parents=True)
+    trimesh.creation.box([1.0, 0.5, 0.3]).export(src / "boxes" / "crate.stl")
+    assert build.main(_meshes_argv(src, root)) == 0
+    manifest = (root / "dataset.json").read_bytes()
+    with caplog.at_level(logging.INFO, logger="data.build"):
+        assert build.main(_meshes_argv(src, root, *extra)) == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and str(root) in errors[0] and f"{key}=" in errors[0], errors
+    assert (root / "dataset.json").read_bytes() == manifest
+
+
+def test_synth_rerun_with_another_seed_is_refused(tmp_path, caplog):
+    root = tmp_path / "d"
+    argv = ["synth", "--per_class", "1", "--classes", "03001627", "--root", str(root),
+            "--workers", "1", "--quiet"]
+    assert build.main(argv) == 0
+    assert build.main(argv) == 0  # same options: nothing to do, accepted
+    with caplog.at_level(logging.INFO, logger="data.build"):
+        assert build.main([*argv, "--seed", "3"]) == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and str(root) in errors[0] and "seed=0" in errors[0]
