@@ -12,16 +12,34 @@ Conventions (shared with :mod:`ops.camera`):
   return the world ``[x, y, z]`` indexing used by the ops: transpose axes (0, 2, 1), then flip
   the new axis 1. Writers apply the inverse, so a round trip is exact.
 
-Every reader raises :class:`DataError` naming the offending file; every writer is atomic (write
-to a temporary file in the same folder, then ``os.replace``).
+Every reader raises :class:`DataError` naming the offending file, for any file it cannot read
+or that fails validation (never a raw PIL/scipy/json exception), and every writer is atomic
+(write to a temporary file in the same folder, then ``os.replace``). What readers validate:
+
+* PNGs: the signature, every chunk's length and CRC (so any changed byte is caught, including
+  in pixel data that would still decode: PIL itself skips the IDAT CRCs), IHDR first, IEND
+  last with nothing after it, then the image type: renders 8-bit RGBA, depth maps 16-bit
+  single-channel, and the size when the caller gives one.
+* Cameras: ``K`` and ``extrinsic`` real, finite, of the right shapes; ``K`` upper-triangular
+  with last row (0, 0, 1) and positive focal lengths (so invertible); the extrinsic's 3x3 part
+  a rotation (orthonormal and det +1 within ``ROTATION_TOL``), its 4x4 last row (0, 0, 0, 1),
+  and the world origin (the voxel grid's centre) in front of the camera (camera z > 0).
+* Voxels: ``'Volume'`` an integer or bool (N, N, N) array of 0s and 1s.
+* JSON: UTF-8 text holding valid JSON; split files also their structure.
+
+``.mat`` (v5) files carry no checksum: a changed byte in a stored number reads as another
+number, which is caught only if it fails the checks above (compressed ``.mat`` files, the voxel
+grids, are protected by zlib's checksum).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import tempfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,6 +49,15 @@ import scipy.io
 from PIL import Image
 
 from data.layout import BACKGROUND_DEPTH, DEPTH_MAX, DEPTH_SCALE
+
+logger = logging.getLogger(__name__)
+
+#: Largest allowed deviation of a camera rotation from orthonormality, ``max |R R^T - I|``, and
+#: of its determinant from +1 (unitless).
+ROTATION_TOL = 1e-3
+#: Largest allowed deviation of the fixed entries of ``K`` (last row (0, 0, 1), zeros below the
+#: diagonal) and of the extrinsic's last row (0, 0, 0, 1); relative to ``max |K|`` for ``K``.
+MATRIX_TOL = 1e-4
 
 
 class DataError(RuntimeError):
@@ -87,29 +114,119 @@ def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file; :class:`DataError` names the file if it is missing or invalid."""
     path = Path(path)
     try:
-        with open(path) as f:
-            return json.load(f)
+        raw = path.read_bytes()
     except FileNotFoundError as e:
         raise DataError(f"missing JSON file: {path}") from e
-    except json.JSONDecodeError as e:
+    except OSError as e:
+        raise DataError(f"unreadable JSON file: {path} ({e})") from e
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"invalid JSON in {path}: not UTF-8 text ({e})") from e
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as e:
         raise DataError(f"invalid JSON in {path}: {e}") from e
 
 
 # --------------------------------------------------------------------------------------------
 # Images
 # --------------------------------------------------------------------------------------------
-def _open_png(path: Path) -> Image.Image:
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: PNG colour types (IHDR byte 9) by name.
+_PNG_COLOUR = {0: "grey", 2: "RGB", 3: "palette", 4: "grey+alpha", 6: "RGBA"}
+
+
+def _check_png(raw: bytes, path: Path) -> tuple[int, int, int, int]:
+    """Check a PNG's structure without decoding it: signature, chunk lengths and CRCs, IHDR
+    first, IEND last and nothing after it.
+
+    Args:
+        raw: the file's bytes.
+        path: the file, for messages.
+
+    Returns:
+        ``(width, height, bit_depth, colour_type)`` from the IHDR chunk.
+
+    Raises:
+        DataError: naming the file and the first problem found.
+    """
+    if not raw:
+        raise DataError(f"corrupt or truncated PNG: {path} (empty file, 0 bytes)")
+    if raw[:8] != _PNG_SIGNATURE:
+        raise DataError(f"corrupt PNG: {path} (not a PNG file: bad signature)")
+    view = memoryview(raw)
+    header: tuple[int, int, int, int] | None = None
+    i = 8
+    while True:
+        if i + 12 > len(raw):
+            raise DataError(f"corrupt or truncated PNG: {path} (file ends at byte {len(raw)} "
+                            f"inside a chunk header, before the IEND chunk)")
+        n = int.from_bytes(raw[i:i + 4], "big")
+        kind = raw[i + 4:i + 8].decode("latin-1")
+        end = i + 12 + n
+        if end > len(raw):
+            raise DataError(f"corrupt or truncated PNG: {path} (chunk {kind!r} at byte {i} "
+                            f"claims {n} bytes, past the end of the {len(raw)}-byte file)")
+        if zlib.crc32(view[i + 4:end - 4]) != int.from_bytes(raw[end - 4:end], "big"):
+            raise DataError(f"corrupt PNG: {path} (CRC mismatch in chunk {kind!r} at byte {i})")
+        if header is None:
+            if kind != "IHDR" or n != 13:
+                raise DataError(f"corrupt PNG: {path} (first chunk is {kind!r}, not IHDR)")
+            header = (int.from_bytes(raw[i + 8:i + 12], "big"),
+                      int.from_bytes(raw[i + 12:i + 16], "big"), raw[i + 16], raw[i + 17])
+        if kind == "IEND":
+            if end != len(raw):
+                raise DataError(f"corrupt PNG: {path} ({len(raw) - end} bytes of data after "
+                                f"the IEND chunk)")
+            return header
+        i = end
+
+
+def _read_png(path: Path, what: str, bit_depth: int, colour_type: int,
+              size: tuple[int, int] | None) -> np.ndarray:
+    """Read, check and decode a PNG of one expected type.
+
+    Args:
+        path: the file.
+        what: "render" or "depth PNG", for messages.
+        bit_depth: expected bits per channel (IHDR).
+        colour_type: expected PNG colour type (IHDR: 0 grey, 6 RGBA).
+        size: expected ``(height, width)`` in pixels, or None for any.
+
+    Returns:
+        The pixels as PIL decodes them: (H, W, C) uint8 for RGBA, (H, W) uint16 for 16-bit grey.
+
+    Raises:
+        DataError: missing, unreadable, corrupt (see :func:`_check_png`) or of another type or
+            size; the message names the file.
+    """
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        raw = path.read_bytes()
     except FileNotFoundError as e:
         raise DataError(f"missing image file: {path}") from e
+    except OSError as e:
+        raise DataError(f"unreadable image file: {path} ({e})") from e
+    width, height, depth, colour = _check_png(raw, path)
+    if (depth, colour) != (bit_depth, colour_type):
+        raise DataError(
+            f"{what} {path} is a {depth}-bit {_PNG_COLOUR.get(colour, f'type-{colour}')} PNG, "
+            f"expected {bit_depth}-bit {_PNG_COLOUR[colour_type]}")
+    if size is not None and (height, width) != tuple(size):
+        raise DataError(f"{what} {path} is {width}x{height} pixels (width x height), expected "
+                        f"{size[1]}x{size[0]}")
     try:
         im = Image.open(io.BytesIO(raw))
         im.load()
-    except Exception as e:  # PIL raises several types for truncated / corrupt files
+        arr = np.asarray(im)
+    except Exception as e:  # PIL raises several types for corrupt image data
         raise DataError(f"corrupt or truncated PNG: {path} ({e})") from e
-    return im
+    channels = 4 if colour_type == 6 else 1
+    want = (height, width, 4) if channels == 4 else (height, width)
+    if arr.shape != want or arr.dtype != (np.uint8 if bit_depth == 8 else np.uint16):
+        raise DataError(f"corrupt PNG: {path} (decoded to {arr.shape} {arr.dtype}, "
+                        f"expected {want})")
+    return arr
 
 
 def write_render(path: str | os.PathLike, rgba: np.ndarray) -> None:
@@ -126,10 +243,17 @@ def write_render(path: str | os.PathLike, rgba: np.ndarray) -> None:
     atomic_write(path, lambda f: im.save(f, format="PNG", compress_level=1))
 
 
-def read_render_rgba(path: str | os.PathLike) -> np.ndarray:
-    """Read a render as stored: (H, W, 4) uint8 RGBA."""
-    im = _open_png(Path(path))
-    return np.asarray(im.convert("RGBA"))
+def read_render_rgba(path: str | os.PathLike, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Read a render as stored: (H, W, 4) uint8 RGBA.
+
+    Args:
+        path: an 8-bit RGBA PNG.
+        size: expected ``(H, W)`` in pixels, or None for any.
+
+    Raises:
+        DataError: missing, corrupt (bad CRC, truncated...), not 8-bit RGBA, or another size.
+    """
+    return _read_png(Path(path), "render", 8, 6, size)
 
 
 def composite_on_white(rgba: np.ndarray) -> np.ndarray:
@@ -146,9 +270,12 @@ def composite_on_white(rgba: np.ndarray) -> np.ndarray:
     return x[..., :3] * a + (1.0 - a)
 
 
-def read_render(path: str | os.PathLike) -> np.ndarray:
-    """Read a render composited on white: (H, W, 3) float32 in [0, 1]."""
-    return composite_on_white(read_render_rgba(path))
+def read_render(path: str | os.PathLike, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Read a render composited on white: (H, W, 3) float32 in [0, 1].
+
+    Args and errors are :func:`read_render_rgba`'s.
+    """
+    return composite_on_white(read_render_rgba(path, size))
 
 
 def depth_to_png(depth: np.ndarray) -> np.ndarray:
@@ -177,14 +304,17 @@ def write_depth(path: str | os.PathLike, depth: np.ndarray) -> None:
     atomic_write(path, lambda f: im.save(f, format="PNG", compress_level=1))
 
 
-def read_depth(path: str | os.PathLike) -> np.ndarray:
-    """Read a depth PNG: (H, W) float32 in scene units; background pixels are 10."""
-    path = Path(path)
-    im = _open_png(path)
-    arr = np.asarray(im)
-    if arr.ndim != 2 or arr.dtype not in (np.uint16, np.int32, np.uint8):
-        raise DataError(f"depth PNG must be single-channel 16-bit: {path} has {im.mode}")
-    return png_to_depth(arr.astype(np.uint16))
+def read_depth(path: str | os.PathLike, size: tuple[int, int] | None = None) -> np.ndarray:
+    """Read a depth PNG: (H, W) float32 in scene units; background pixels are 10.
+
+    Args:
+        path: a single-channel 16-bit PNG.
+        size: expected ``(H, W)`` in pixels, or None for any.
+
+    Raises:
+        DataError: missing, corrupt (bad CRC, truncated...), not 16-bit grey, or another size.
+    """
+    return png_to_depth(_read_png(Path(path), "depth PNG", 16, 0, size))
 
 
 # --------------------------------------------------------------------------------------------
@@ -251,30 +381,83 @@ def write_camera(path: str | os.PathLike, K: np.ndarray, extrinsic: np.ndarray,
     _save_mat(path, mat, compress=False)
 
 
+def _real_array(mat: dict[str, Any], key: str, path: Path, kind: str) -> np.ndarray:
+    """``mat[key]`` as a float64 array; :class:`DataError` unless it is real numeric."""
+    arr = np.asarray(mat[key])
+    if arr.dtype.kind not in "iuf":
+        raise DataError(f"{kind} {path}: '{key}' is not a real numeric array "
+                        f"(dtype {arr.dtype}, shape {arr.shape})")
+    return arr.astype(np.float64)
+
+
+def check_camera(K: np.ndarray, extrinsic: np.ndarray, path: str | os.PathLike) -> None:
+    """Validate a camera (see the module docstring for the rules).
+
+    Args:
+        K: (3, 3) intrinsics, pixels.
+        extrinsic: (4, 4) world -> camera, scene units.
+        path: the camera file, for messages.
+
+    Raises:
+        DataError: ``camera <path>: <problem>``.
+    """
+    where = f"camera {path}"
+    for name, m in (("K", K), ("extrinsic", extrinsic)):
+        bad = int(np.size(m) - np.isfinite(m).sum())
+        if bad:
+            raise DataError(f"{where}: {name} is not finite ({bad} NaN or infinite values)")
+    if not np.any(K):
+        raise DataError(f"{where}: K is singular (all zeros)")
+    if np.abs(K[2] - [0.0, 0.0, 1.0]).max() > MATRIX_TOL:
+        raise DataError(f"{where}: K's last row is {K[2].tolist()}, expected [0, 0, 1]")
+    if abs(K[1, 0]) > MATRIX_TOL * np.abs(K).max():
+        raise DataError(f"{where}: K is not upper-triangular (K[1, 0] = {K[1, 0]:g})")
+    if not (K[0, 0] > 0 and K[1, 1] > 0):
+        raise DataError(f"{where}: K has a non-positive focal length (fx = {K[0, 0]:g}, "
+                        f"fy = {K[1, 1]:g}), so it is singular or mirrors the image")
+    if np.abs(extrinsic[3] - [0.0, 0.0, 0.0, 1.0]).max() > MATRIX_TOL:
+        raise DataError(f"{where}: extrinsic's last row is {extrinsic[3].tolist()}, "
+                        f"expected [0, 0, 0, 1]")
+    R, t = extrinsic[:3, :3], extrinsic[:3, 3]
+    err = float(np.abs(R @ R.T - np.eye(3)).max())
+    if err > ROTATION_TOL:
+        raise DataError(f"{where}: extrinsic's 3x3 part is not a rotation (max |R R^T - I| = "
+                        f"{err:.3g} > {ROTATION_TOL:g})")
+    det = float(np.linalg.det(R))
+    if abs(det - 1.0) > ROTATION_TOL:
+        raise DataError(f"{where}: extrinsic's 3x3 part has det {det:.4g}, expected +1 "
+                        f"(a reflection, not a rotation)")
+    if not t[2] > 0:
+        raise DataError(f"{where}: the world origin (the voxel grid's centre) is behind the "
+                        f"camera (camera-frame z = {t[2]:.4g}, must be > 0)")
+
+
 def read_camera(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Read a camera ``.mat``.
+    """Read and validate a camera ``.mat``.
 
     Returns:
         K: (3, 3) float32 intrinsics (pixels).
-        extrinsic: (4, 4) float32 world -> camera.
+        extrinsic: (4, 4) float32 world -> camera (a stored 3x4 gets the row (0, 0, 0, 1)).
 
     Raises:
-        DataError: missing/corrupt file, missing key or wrong shape (message names the file).
+        DataError: missing/corrupt file, missing key, wrong shape or dtype, or a camera that
+            fails :func:`check_camera` (the message names the file).
     """
     path = Path(path)
     mat = _load_mat(path, "camera")
     for key in ("K", "extrinsic"):
         if key not in mat:
             raise DataError(f"camera file {path} has no key '{key}'")
-    K = np.asarray(mat["K"], dtype=np.float32)
-    E = np.asarray(mat["extrinsic"], dtype=np.float32)
+    K = _real_array(mat, "K", path, "camera file")
+    E = _real_array(mat, "extrinsic", path, "camera file")
     if K.shape != (3, 3):
         raise DataError(f"camera file {path}: 'K' has shape {K.shape}, expected (3, 3)")
     if E.shape == (3, 4):
-        E = np.vstack([E, np.array([[0, 0, 0, 1]], np.float32)])
+        E = np.vstack([E, [[0.0, 0.0, 0.0, 1.0]]])
     if E.shape != (4, 4):
         raise DataError(f"camera file {path}: 'extrinsic' has shape {E.shape}, expected (4, 4)")
-    return K, E
+    check_camera(K, E, path)
+    return K.astype(np.float32), E.astype(np.float32)
 
 
 # --------------------------------------------------------------------------------------------
@@ -318,7 +501,8 @@ def read_voxels(path: str | os.PathLike, nvox: int | None = None) -> np.ndarray:
         (N, N, N) uint8 occupancy in {0, 1}, indexed [x, y, z].
 
     Raises:
-        DataError: missing/corrupt file, no ``'Volume'`` key, or wrong shape.
+        DataError: missing/corrupt file, no ``'Volume'`` key, a dtype other than integer or
+            bool, a wrong shape, or values other than 0 and 1.
     """
     path = Path(path)
     mat = _load_mat(path, "voxel")
@@ -326,10 +510,19 @@ def read_voxels(path: str | os.PathLike, nvox: int | None = None) -> np.ndarray:
         keys = sorted(k for k in mat if not k.startswith("__"))
         raise DataError(f"voxel file {path} has no key 'Volume' (keys: {keys})")
     vol = np.asarray(mat["Volume"])
-    if vol.ndim != 3 or len(set(vol.shape)) != 1:
+    if vol.dtype.kind not in "biu":
+        nan = " and contains NaN" if vol.dtype.kind in "fc" and np.isnan(vol).any() else ""
+        raise DataError(f"voxel file {path}: 'Volume' has dtype {vol.dtype}{nan}, expected "
+                        f"numeric uint8 (or another integer or bool) occupancy")
+    if vol.ndim != 3 or len(set(vol.shape)) != 1 or vol.size == 0:
         raise DataError(f"voxel file {path}: 'Volume' has shape {vol.shape}, expected (N, N, N)")
     if nvox is not None and vol.shape[0] != nvox:
         raise DataError(f"voxel file {path}: 'Volume' is {vol.shape[0]}^3, expected {nvox}^3")
+    if vol.dtype.kind != "b":
+        lo, hi = vol.min(), vol.max()
+        if lo < 0 or hi > 1:
+            raise DataError(f"voxel file {path}: 'Volume' has values outside {{0, 1}} "
+                            f"(min {lo}, max {hi})")
     return (stored_to_world(vol) > 0).astype(np.uint8)
 
 
@@ -375,6 +568,7 @@ __all__ = [
     "BACKGROUND_DEPTH",
     "DataError",
     "atomic_write",
+    "check_camera",
     "composite_on_white",
     "read_camera",
     "read_depth",

@@ -46,8 +46,16 @@ cost ~1 minute of start-up and ~1 GB (32^3) to ~8 GB (64^3) on the full release.
 Errors: construction checks that the split file exists and names only models present on disk
 (with their voxel files); files that are missing or broken at read time raise
 :class:`data.io.DataError` naming the file when iterated through :meth:`Loader.iterate` (the
-raw ``tf.data`` dataset raises TensorFlow errors carrying the same message). Truncated PNGs are
-caught before decoding by checking the trailing ``IEND`` chunk.
+raw ``tf.data`` dataset raises TensorFlow errors). Cameras and voxels are read and validated by
+:mod:`data.io`. Before decoding, each PNG's bytes are checked in the graph: the signature, the
+IHDR chunk (the ``render_hw`` size, 8-bit RGBA renders, 16-bit grey depth maps, since
+``decode_png`` would otherwise convert other types silently) and the trailing ``IEND`` chunk
+(truncation). The chunk CRCs are left to libpng, which fails on a bad CRC in a critical chunk
+(IHDR, IDAT, IEND...) and drops an ancillary chunk with a bad CRC (harmless: the pixels are
+right). When a batch fails, :meth:`Loader.iterate` re-reads that batch's files with the
+:mod:`data.io` readers (which check every CRC) to name the bad file with the same message as
+:class:`data.stream.NumpyLoader`; only if they all read does it fall back to decoding each PNG
+with TensorFlow, then to the TensorFlow message.
 """
 
 from __future__ import annotations
@@ -55,6 +63,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import struct
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -80,6 +89,8 @@ logger = logging.getLogger(__name__)
 
 #: Every PNG ends with an empty IEND chunk: length 0, type "IEND", CRC 0xAE426082.
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+#: Every PNG starts with this signature.
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: Marker that :meth:`Loader.iterate` looks for to recover a file name from a TF error.
 _ERR_TAG = "LSM-DATA-ERROR:"
 #: Number of epochs of the (endless) training stream; large enough to be endless.
@@ -97,13 +108,39 @@ def _file_pattern(path_fn: Callable[[str, str, int], Path],
     return prefix, suffix
 
 
-def _read_png(path: tf.Tensor) -> tf.Tensor:
-    """Read a PNG's bytes; fail with the path in the message if it is truncated."""
+def _png_head(hw: tuple[int, int], bit_depth: int, colour_type: int) -> bytes:
+    """The first 26 bytes of a PNG of one size and type: signature, IHDR length and type, width,
+    height, bit depth and colour type (big-endian, as in the file)."""
+    return (_PNG_SIGNATURE + struct.pack(">I", 13) + b"IHDR"
+            + struct.pack(">IIBB", hw[1], hw[0], bit_depth, colour_type))
+
+
+def _read_png(path: tf.Tensor, head: bytes, expected: str) -> tf.Tensor:
+    """Read a PNG's bytes, checking before any decoding that it is a PNG, is not truncated and
+    has the expected size and type; a failure names the path (in :data:`_ERR_TAG` form).
+
+    Args:
+        path: scalar string tensor.
+        head: the file's expected first bytes (:func:`_png_head`).
+        expected: the expected size and type in words, for the message.
+
+    Returns:
+        Scalar string tensor: the file's bytes.
+    """
     raw = tf.io.read_file(path)
-    ok = tf.logical_and(tf.strings.length(raw) >= len(_PNG_END),
-                        tf.equal(tf.strings.substr(raw, -len(_PNG_END), len(_PNG_END)),
-                                 _PNG_END))
-    check = tf.debugging.Assert(ok, [f"{_ERR_TAG} corrupt or truncated PNG:", path])
+    n = tf.strings.length(raw)
+    signed = tf.equal(tf.strings.substr(raw, 0, len(_PNG_SIGNATURE)), _PNG_SIGNATURE)
+    check = tf.debugging.Assert(
+        signed, [f"{_ERR_TAG} corrupt or truncated PNG (empty or not a PNG file):", path])
+    with tf.control_dependencies([check]):
+        # substr needs 0 <= pos <= length; a shorter result than asked for is fine.
+        tail = tf.strings.substr(raw, tf.maximum(n - len(_PNG_END), 0), len(_PNG_END))
+        check = tf.debugging.Assert(tf.equal(tail, _PNG_END),
+                                    [f"{_ERR_TAG} corrupt or truncated PNG:", path])
+    with tf.control_dependencies([check]):
+        check = tf.debugging.Assert(
+            tf.equal(tf.strings.substr(raw, 0, len(head)), head),
+            [f"{_ERR_TAG} PNG of the wrong size or type (expected {expected}):", path])
     with tf.control_dependencies([check]):
         return tf.identity(raw)
 
@@ -122,6 +159,9 @@ class Loader(LoaderBase):
             [self.layout.model_dir(s, m).as_posix() + "/" for s, m in self.models])
         self._render_pattern = _file_pattern(self.layout.render_path, self.layout)
         self._depth_pattern = _file_pattern(self.layout.depth_path, self.layout)
+        h, w = self.render_hw
+        self._render_head = (_png_head(self.render_hw, 8, 6), f"{w}x{h} 8-bit RGBA")
+        self._depth_head = (_png_head(self.render_hw, 16, 0), f"{w}x{h} 16-bit grey")
         threads = int(args.prefetch_threads)
         self._parallel = threads if threads > 0 else tf.data.AUTOTUNE
         self._prefetch = max(1, math.ceil(args.queue_size / self.batch_size))
@@ -153,16 +193,63 @@ class Loader(LoaderBase):
         return ds.prefetch(self._prefetch)
 
     def iterate(self, start: int | LoaderState = 0) -> Iterator[dict[str, tf.Tensor]]:
-        """Iterate :meth:`dataset`, turning TensorFlow read errors into :class:`DataError`."""
-        it = iter(self.dataset(start))
+        """Iterate :meth:`dataset`, turning TensorFlow read errors into :class:`DataError`.
+
+        Raises:
+            DataError: a batch failed; the message names the bad file (see the module
+                docstring for how it is found).
+        """
+        step = self._start_step(start)
+        it = iter(self.dataset(step))
         while True:
             try:
                 batch = next(it)
             except StopIteration:
                 return
             except tf.errors.OpError as e:
-                raise DataError(_clean_tf_message(e.message, self)) from e
+                raise self._data_error(e, step) from e
+            step += 1
             yield batch
+
+    def batch_specs(self, step: int) -> list[tuple[int, np.ndarray]]:
+        """``(model index, views)`` of the examples of batch ``step`` of :meth:`dataset`
+        (0 for the first batch of an evaluation pass)."""
+        b = self.batch_size
+        if self.training:
+            ds = self._train_index(step * b).take(b)
+            return [(int(m), v.numpy()) for m, v in ds]
+        idx = range(step * b, min((step + 1) * b, self.num_models))
+        return [(i, eval_views(*self.models[i], self.views, self.num_renders,
+                               self.args.eval_seed)) for i in idx]
+
+    def _data_error(self, error: tf.errors.OpError, step: int) -> DataError:
+        """The :class:`DataError` to raise for a TensorFlow error in batch ``step``."""
+        specs = self.batch_specs(step)
+        found = self.find_bad_file(specs)
+        if found is None:
+            found = self._find_undecodable_png(specs)
+        if found is not None:
+            logger.debug("batch %d failed in TensorFlow: %s", step, error.message)
+            return found
+        return DataError(_clean_tf_message(error.message, self))
+
+    def _find_undecodable_png(self, specs: list[tuple[int, np.ndarray]]) -> DataError | None:
+        """Decode the PNGs of ``specs`` one by one with TensorFlow; the first failure, named."""
+        for midx, views in specs:
+            s, m = self.models[int(midx)]
+            for v in views:
+                paths = [self.layout.render_path(s, m, int(v))]
+                if self.with_depth:
+                    paths.append(self.layout.depth_path(s, m, int(v)))
+                for path, dtype in zip(paths, (tf.uint8, tf.uint16), strict=False):
+                    try:
+                        tf.io.decode_png(tf.io.read_file(str(path)), dtype=dtype)
+                    except tf.errors.OpError as e:
+                        msg = " ".join(e.message.split())
+                        msg = re.split(r"\s*(?:\[\[|\[Op:)", re.sub(r"\{\{[^}]*\}\}\s*", "", msg),
+                                       maxsplit=1)[0]
+                        return DataError(f"corrupt PNG: {path} (TensorFlow: {msg})")
+        return None
 
     def __iter__(self) -> Iterator[dict[str, tf.Tensor]]:
         return self.iterate(0)
@@ -213,11 +300,13 @@ class Loader(LoaderBase):
         mdir = tf.gather(self._model_dirs, midx)
         images, depths = [], []
         for i in range(V):
-            rgba = tf.io.decode_png(
-                _read_png(self._view_path(mdir, self._render_pattern, views[i])), channels=4)
+            rgba = tf.io.decode_png(_read_png(
+                self._view_path(mdir, self._render_pattern, views[i]), *self._render_head),
+                channels=4)
             images.append(rgba)
             if self.with_depth:
-                raw = _read_png(self._view_path(mdir, self._depth_pattern, views[i]))
+                raw = _read_png(self._view_path(mdir, self._depth_pattern, views[i]),
+                                *self._depth_head)
                 depths.append(tf.io.decode_png(raw, channels=1, dtype=tf.uint16))
         rgba = tf.stack(images)  # (V, H0, W0, 4) uint8
         src_hw = tf.shape(rgba)[1:3]

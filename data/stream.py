@@ -34,7 +34,7 @@ import numpy as np
 from PIL import Image
 
 from data.io import DataError, read_camera, read_depth, read_render, read_splits, read_voxels
-from data.layout import DataLayout, split_path
+from data.layout import IM_SIZE, DataLayout, split_path
 
 if TYPE_CHECKING:
     from training.config import Args
@@ -154,8 +154,12 @@ def resize_views(images: np.ndarray, K: np.ndarray, size: tuple[int, int],
 
 
 def load_example(layout: DataLayout, synset: str, model: str, views: Sequence[int],
-                 nvox: int, with_depth: bool = True) -> dict[str, Any]:
+                 nvox: int, with_depth: bool = True,
+                 size: tuple[int, int] | None = (IM_SIZE, IM_SIZE)) -> dict[str, Any]:
     """Read one example with plain numpy; no resizing.
+
+    Every file is validated by its :mod:`data.io` reader (PNG CRCs and types, camera geometry,
+    voxel values).
 
     Args:
         layout: the data root.
@@ -164,6 +168,8 @@ def load_example(layout: DataLayout, synset: str, model: str, views: Sequence[in
         views: V view ids.
         nvox: voxel resolution N.
         with_depth: also read the depth maps.
+        size: the renders' and depth maps' required ``(H0, W0)`` in pixels (the release's
+            ``IM_SIZE`` square), or None to accept any size common to all views.
 
     Returns:
         The unbatched keys of the loader table as numpy arrays: images (V, H0, W0, 3) float32,
@@ -176,8 +182,12 @@ def load_example(layout: DataLayout, synset: str, model: str, views: Sequence[in
     """
     views = [int(v) for v in views]
     cams = [read_camera(layout.camera_path(synset, model, v)) for v in views]
+    images = []
+    for v in views:
+        images.append(read_render(layout.render_path(synset, model, v), size))
+        size = images[-1].shape[:2]  # size None: all views (and depth maps) like the first
     out = {
-        "images": np.stack([read_render(layout.render_path(synset, model, v)) for v in views]),
+        "images": np.stack(images),
         "K": np.stack([k for k, _ in cams]).astype(np.float32),
         "extrinsic": np.stack([e[:3] for _, e in cams]).astype(np.float32),
         "voxels": read_voxels(layout.voxel_path(synset, model, nvox), nvox)
@@ -187,7 +197,7 @@ def load_example(layout: DataLayout, synset: str, model: str, views: Sequence[in
         "model_id": model,
     }
     if with_depth:
-        out["depth"] = np.stack([read_depth(layout.depth_path(synset, model, v))
+        out["depth"] = np.stack([read_depth(layout.depth_path(synset, model, v), size)
                                  for v in views])[..., None]
     return out
 
@@ -208,6 +218,10 @@ class LoaderBase:
         views: views per model ``V`` (overrides the args).
         drop_remainder: drop a last smaller batch (default: ``training``).
         with_depth: also read depth maps (skip them for V-LSM to save ~40% of decoding).
+
+    Attributes:
+        render_hw: the ``(H, W)`` every render and depth map must have on disk (the release's
+            ``IM_SIZE`` square); images are then resized to ``(im_h, im_w)``.
 
     Raises:
         DataError: the split file is missing or lacks ``split``, the split is empty, or it names
@@ -235,6 +249,7 @@ class LoaderBase:
         self.with_depth = with_depth
         self.nvox = int(args.nvox)
         self.im_hw = (int(args.im_h), int(args.im_w))
+        self.render_hw = (IM_SIZE, IM_SIZE)
         self.layout = DataLayout(Path(args.data_root))
         self.split_file = split_path(args.split_file_for(split))
         self.models = split_models(self.split_file, split)
@@ -255,6 +270,26 @@ class LoaderBase:
             raise DataError(
                 f"split file {self.split_file} ('{self.split}') names {len(missing)} model(s) "
                 f"not on disk under data root {self.layout.root}: {shown}")
+
+    def find_bad_file(self, specs: Sequence[tuple[int, Sequence[int]]]) -> DataError | None:
+        """Read examples with the numpy readers to find a file that fails to read or validate.
+
+        Used to name the file behind an error that does not (e.g. a TensorFlow decoder's).
+
+        Args:
+            specs: ``(model index, views)`` of the examples to check.
+
+        Returns:
+            The :class:`DataError` of the first bad file, or None if every file reads.
+        """
+        for midx, views in specs:
+            s, m = self.models[int(midx)]
+            try:
+                load_example(self.layout, s, m, views, self.nvox, with_depth=self.with_depth,
+                             size=self.render_hw)
+            except DataError as e:
+                return e
+        return None
 
     def _log_ready(self, kind: str) -> None:
         logger.info("%s loader %s: %d models from %s (%s), %d x %d views per batch, %s", kind,
@@ -341,7 +376,8 @@ class NumpyLoader(LoaderBase):
     def load(self, midx: int, views: np.ndarray) -> dict[str, Any]:
         """One example (unbatched keys), resized to ``(im_h, im_w)``."""
         s, m = self.models[midx]
-        ex = load_example(self.layout, s, m, views, self.nvox, with_depth=self.with_depth)
+        ex = load_example(self.layout, s, m, views, self.nvox, with_depth=self.with_depth,
+                          size=self.render_hw)
         ex["images"], ex["K"], depth = resize_views(ex["images"], ex["K"], self.im_hw,
                                                     ex.get("depth"))
         if depth is not None:

@@ -188,3 +188,198 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
         io.atomic_write(target, fail)
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Corrupt and malformed files: one DataError naming the file, never a silent wrong read
+# ---------------------------------------------------------------------------------------------
+def _png(tmp_path, name="render_0.png", kind="render"):
+    p = tmp_path / name
+    if kind == "render":
+        rgba = np.random.default_rng(3).integers(0, 256, (224, 224, 4), dtype=np.uint8)
+        io.write_render(p, rgba)
+    else:
+        io.write_depth(p, np.random.default_rng(3).uniform(1, 3, (224, 224)))
+    return p
+
+
+def _chunk_offsets(raw: bytes) -> dict[bytes, int]:
+    """Offset of the first chunk of each type."""
+    out, i = {}, 8
+    while i < len(raw):
+        n = int.from_bytes(raw[i:i + 4], "big")
+        out.setdefault(raw[i + 4:i + 8], i)
+        i += 12 + n
+    return out
+
+
+@pytest.mark.parametrize("kind", ["render", "depth"])
+def test_zero_byte_png_names_file(tmp_path, kind):
+    p = _png(tmp_path, f"{kind}_1.png", kind)
+    p.write_bytes(b"")
+    read = io.read_render if kind == "render" else io.read_depth
+    with pytest.raises(io.DataError, match=str(p)):
+        read(p)
+
+
+@pytest.mark.parametrize("kind", ["render", "depth"])
+@pytest.mark.parametrize("where", ["crc", "data"])
+def test_png_crc_is_verified(tmp_path, kind, where):
+    """A changed byte inside a chunk (or its CRC) is caught by the chunk's CRC, even where the
+    image would still decode (PIL does not check IDAT CRCs)."""
+    p = _png(tmp_path, f"{kind}_2.png", kind)
+    raw = bytearray(p.read_bytes())
+    i = _chunk_offsets(bytes(raw))[b"IDAT"]
+    n = int.from_bytes(raw[i:i + 4], "big")
+    raw[i + 8 + n if where == "crc" else i + 8 + n - 1] ^= 0x01
+    p.write_bytes(bytes(raw))
+    read = io.read_render if kind == "render" else io.read_depth
+    with pytest.raises(io.DataError, match=rf"{p}.*CRC|CRC.*{p}"):
+        read(p)
+
+
+def test_png_with_data_after_iend_is_rejected(tmp_path):
+    p = _png(tmp_path)
+    p.write_bytes(p.read_bytes() + b"garbage")
+    with pytest.raises(io.DataError, match=str(p)):
+        io.read_render(p)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "LA", "P", "I;16"])
+def test_render_must_be_8bit_rgba(tmp_path, mode):
+    from PIL import Image
+
+    p = tmp_path / "render_4.png"
+    arr = np.random.default_rng(0).integers(0, 255, (224, 224, 4), dtype=np.uint8)
+    im = Image.fromarray(arr, "RGBA")
+    im = (Image.fromarray(arr[..., 0].astype(np.uint16) * 200) if mode == "I;16"
+          else im.convert(mode))
+    im.save(p)
+    with pytest.raises(io.DataError, match=rf"{p}.*RGBA"):
+        io.read_render(p)
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "I;16-rgb"])
+def test_depth_must_be_16bit_grey(tmp_path, mode):
+    from PIL import Image
+
+    p = tmp_path / "depth_4.png"
+    arr = np.random.default_rng(0).integers(0, 255, (224, 224, 4), dtype=np.uint8)
+    if mode == "I;16-rgb":  # 16-bit RGB, written by hand (PIL cannot)
+        import struct
+        import zlib
+
+        def chunk(t, d):
+            return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+        rows = b"".join(b"\0" + bytes(224 * 6) for _ in range(224))
+        p.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 224, 224,
+                                                                        16, 2, 0, 0, 0))
+                      + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    else:
+        Image.fromarray(arr, "RGBA").convert(mode).save(p)
+    with pytest.raises(io.DataError, match=rf"{p}.*16-bit"):
+        io.read_depth(p)
+
+
+def test_png_size_is_checked_when_given(tmp_path):
+    p = tmp_path / "render_5.png"
+    io.write_render(p, np.zeros((100, 120, 4), np.uint8))
+    assert io.read_render(p).shape == (100, 120, 3)
+    with pytest.raises(io.DataError, match=rf"{p}.*120x100.*224x224"):
+        io.read_render(p, size=(224, 224))
+    q = tmp_path / "depth_5.png"
+    io.write_depth(q, np.full((100, 120), 2.0))
+    with pytest.raises(io.DataError, match=rf"{q}.*120x100.*224x224"):
+        io.read_depth(q, size=(224, 224))
+
+
+def _camera(tmp_path, name="camera_3.mat", **mat):
+    p = tmp_path / name
+    base = {"K": intrinsics(224), "extrinsic": look_at(37.0, 21.0, 2.0)}
+    base.update(mat)
+    scipy.io.savemat(p, {k: v for k, v in base.items() if v is not None})
+    return p
+
+
+BAD_CAMERAS = {
+    "K all zeros": ({"K": np.zeros((3, 3))}, r"K is singular \(all zeros\)"),
+    "K NaN": ({"K": np.where(np.eye(3) > 0, np.nan, intrinsics(224))}, "K.*not finite"),
+    "K inf": ({"K": intrinsics(224) * np.array([[np.inf, 1, 1], [1, 1, 1], [1, 1, 1]])},
+              "K.*not finite"),
+    "extrinsic NaN": ({"extrinsic": look_at(1, 2) * np.nan}, "extrinsic.*not finite"),
+    "K negative focal": ({"K": intrinsics(224) * np.diag([-1, 1, 1])}, "focal"),
+    "K zero fy": ({"K": np.diag([420.0, 0.0, 1.0])}, "focal"),
+    "K bottom row": ({"K": intrinsics(224) + np.array([[0, 0, 0], [0, 0, 0], [0.5, 0, 0]])},
+                     r"K.*last row"),
+    "K skewed lower": ({"K": intrinsics(224) + np.array([[0, 0, 0], [3, 0, 0], [0, 0, 0]])},
+                       "upper-triangular"),
+    "K 3x4": ({"K": np.zeros((3, 4))}, r"'K' has shape \(3, 4\)"),
+    "K string": ({"K": "420 0 112"}, "'K'.*numeric"),
+    "K complex": ({"K": intrinsics(224) * (1 + 1j)}, "'K'.*numeric"),
+    "extrinsic 3x3": ({"extrinsic": np.eye(3)}, r"'extrinsic' has shape \(3, 3\)"),
+    "extrinsic bottom row": ({"extrinsic": look_at(1, 2) + np.array([[0] * 4] * 3
+                                                                    + [[0, 0, 1, 0]])},
+                             "extrinsic.*last row"),
+    "scaled rotation": ({"extrinsic": look_at(1, 2) * np.array([[1.01]] * 3 + [[1]])},
+                        "not a rotation"),
+    "reflection": ({"extrinsic": np.diag([1, 1, -1, 1]) @ look_at(1, 2)}, r"det"),
+    "behind": ({"extrinsic": np.diag([-1, 1, -1, 1]) @ look_at(1, 2)}, "behind the camera"),
+    "missing K": ({"K": None}, "no key 'K'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CAMERAS))
+def test_bad_camera_names_file_and_problem(tmp_path, case):
+    mat, pattern = BAD_CAMERAS[case]
+    p = _camera(tmp_path, **mat)
+    with pytest.raises(io.DataError, match=rf"camera {p}: .*{pattern}|{p}.*{pattern}"):
+        io.read_camera(p)
+
+
+def test_valid_cameras_pass_validation(tmp_path):
+    """Release-like cameras (3x4 extrinsics, int K, small rounding) still read."""
+    p = _camera(tmp_path, K=intrinsics(224).astype(np.int32),
+                extrinsic=(look_at(10, 5) + 1e-5)[:3])
+    K, E = io.read_camera(p)
+    np.testing.assert_array_equal(K, intrinsics(224))
+    np.testing.assert_allclose(E, look_at(10, 5) + np.r_[[[1e-5] * 4] * 3, [[0] * 4]],
+                               atol=1e-6)
+
+
+BAD_VOXELS = {
+    "float": (np.zeros((32, 32, 32), np.float32), "dtype float32"),
+    "NaN": (np.full((32, 32, 32), np.nan), "NaN"),
+    "value 2": (np.full((32, 32, 32), 2, np.uint8), r"values outside \{0, 1\}"),
+    "negative": (np.full((32, 32, 32), -1, np.int8), r"values outside \{0, 1\}"),
+    "2-D": (np.zeros((32, 32), np.uint8), "shape"),
+    "not cubic": (np.zeros((32, 32, 16), np.uint8), "shape"),
+    "string": ("abc", "numeric|shape"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_VOXELS))
+def test_bad_voxels_name_file(tmp_path, case):
+    vol, pattern = BAD_VOXELS[case]
+    p = tmp_path / "model.mat"
+    scipy.io.savemat(p, {"Volume": vol})
+    with pytest.raises(io.DataError, match=rf"{p}.*({pattern})"):
+        io.read_voxels(p, 32)
+
+
+def test_bool_and_int_voxels_still_read(tmp_path):
+    grid = np.zeros((8, 8, 8), bool)
+    grid[1, 2, 3] = True
+    for dtype in (bool, np.int32, np.uint16):
+        p = tmp_path / "v.mat"
+        scipy.io.savemat(p, {"Volume": io.world_to_stored(grid.astype(dtype))})
+        np.testing.assert_array_equal(io.read_voxels(p, 8), grid)
+
+
+def test_json_with_invalid_utf8_names_file(tmp_path):
+    p = tmp_path / "s.json"
+    p.write_bytes(b'{"train": {"\xff": []}}')
+    with pytest.raises(io.DataError, match=str(p)):
+        io.read_splits(p)
+    p.write_bytes(b"")
+    with pytest.raises(io.DataError, match=str(p)):
+        io.read_json(p)

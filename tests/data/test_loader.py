@@ -16,6 +16,7 @@ import scipy.io
 from data.io import DataError, write_splits
 from data.layout import BACKGROUND_DEPTH, DataLayout
 from data.loader import Loader, LoaderState, eval_views, load_example, stable_hash
+from data.stream import make_loader
 from tests.conftest import FAKE_K, FakeRoot, box_voxels
 from training.config import Args, load_args
 
@@ -331,3 +332,140 @@ def test_load_example_errors_name_file(fake_data_root, tmp_path):
     layout = DataLayout(tmp_path)
     with pytest.raises(DataError, match="camera_0.mat"):
         load_example(layout, "02691156", "absent", [0], 32)
+
+
+# --------------------------------------------------------------------------------------------
+# Corrupt files: both loaders raise one DataError naming the file
+# --------------------------------------------------------------------------------------------
+def _corrupt_idat(raw: bytes) -> bytes:
+    """Flip a byte in the middle of the first IDAT chunk's data (its CRC no longer matches)."""
+    i = 8
+    while raw[i + 4:i + 8] != b"IDAT":
+        i += 12 + int.from_bytes(raw[i:i + 4], "big")
+    n = int.from_bytes(raw[i:i + 4], "big")
+    out = bytearray(raw)
+    out[i + 8 + n // 2] ^= 0x55
+    return bytes(out)
+
+
+def _rgb_png(raw: bytes) -> bytes:
+    import io as pyio
+
+    from PIL import Image
+
+    buf = pyio.BytesIO()
+    Image.open(pyio.BytesIO(raw)).convert("RGB").save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _8bit_png(raw: bytes) -> bytes:
+    import io as pyio
+
+    from PIL import Image
+
+    buf = pyio.BytesIO()
+    arr = (np.asarray(Image.open(pyio.BytesIO(raw))) >> 8).astype(np.uint8)
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _small_png(raw: bytes) -> bytes:
+    import io as pyio
+
+    from PIL import Image
+
+    buf = pyio.BytesIO()
+    Image.open(pyio.BytesIO(raw)).resize((200, 224)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+PNG_DAMAGE = {
+    "zero-byte": (lambda raw: b"", "truncated"),
+    "corrupt IDAT": (_corrupt_idat, "CRC"),
+    "random bytes": (lambda raw: np.random.default_rng(0).bytes(len(raw)), "not a PNG"),
+    "wrong size": (_small_png, "200x224"),
+}
+
+
+@pytest.mark.parametrize("kind", ["render", "depth"])
+@pytest.mark.parametrize("damage", sorted(PNG_DAMAGE))
+@pytest.mark.parametrize("loader", ["tf", "numpy"])
+def test_damaged_png_is_named(broken_root, kind, damage, loader):
+    s, m = broken_root.splits["val"][0]
+    layout = broken_root.layout
+    path = layout.render_path(s, m, 5) if kind == "render" else layout.depth_path(s, m, 5)
+    fn, what = PNG_DAMAGE[damage]
+    path.write_bytes(fn(path.read_bytes()))
+    args = _all_views_args(broken_root).replace(loader=loader)
+    with pytest.raises(DataError) as e:
+        _iterate_all(make_loader(args, "val"))
+    assert str(path) in str(e.value) and what in str(e.value), str(e.value)
+    assert "Traceback" not in str(e.value) and "{{" not in str(e.value)
+
+
+@pytest.mark.parametrize("loader", ["tf", "numpy"])
+@pytest.mark.parametrize("kind", ["render", "depth"])
+def test_png_of_wrong_type_is_named(broken_root, kind, loader):
+    """TensorFlow's decode_png converts silently (RGB -> RGBA, 8 -> 16 bit): both refuse."""
+    s, m = broken_root.splits["val"][0]
+    layout = broken_root.layout
+    path = layout.render_path(s, m, 5) if kind == "render" else layout.depth_path(s, m, 5)
+    path.write_bytes((_rgb_png if kind == "render" else _8bit_png)(path.read_bytes()))
+    args = _all_views_args(broken_root).replace(loader=loader)
+    with pytest.raises(DataError) as e:
+        _iterate_all(make_loader(args, "val"))
+    assert str(path) in str(e.value), str(e.value)
+    assert ("8-bit RGB PNG, expected 8-bit RGBA" if kind == "render"
+            else "8-bit grey PNG, expected 16-bit grey") in str(e.value)
+
+
+@pytest.mark.parametrize("loader", ["tf", "numpy"])
+@pytest.mark.parametrize("damage", ["K zeros", "K NaN", "reflection", "behind", "zero-byte"])
+def test_bad_camera_is_named(broken_root, damage, loader):
+    """Before: a K of zeros gave NaN losses and IoU 0 averaged in without a word."""
+    s, m = broken_root.splits["val"][0]
+    path = broken_root.layout.camera_path(s, m, 4)
+    K, E = FAKE_K.copy(), scipy.io.loadmat(path)["extrinsic"]
+    if damage == "zero-byte":
+        path.write_bytes(b"")
+    else:
+        if damage == "K zeros":
+            K = np.zeros((3, 3))
+        elif damage == "K NaN":
+            K[0, 0] = np.nan
+        elif damage == "reflection":
+            E = np.diag([1.0, -1.0, 1.0, 1.0]) @ E
+        else:
+            E = np.diag([-1.0, 1.0, -1.0, 1.0]) @ E
+        scipy.io.savemat(path, {"K": K, "extrinsic": E})
+    args = _all_views_args(broken_root).replace(loader=loader)
+    with pytest.raises(DataError) as e:
+        _iterate_all(make_loader(args, "val"))
+    msg = str(e.value)
+    assert msg.startswith((f"camera {path}:", f"unreadable camera file: {path}")), msg
+    if damage == "K zeros":
+        assert msg == f"camera {path}: K is singular (all zeros)"
+
+
+@pytest.mark.parametrize("loader", ["tf", "numpy"])
+def test_bad_voxels_are_named(broken_root, loader):
+    s, m = broken_root.splits["val"][0]
+    path = broken_root.layout.voxel_path(s, m, 32)
+    scipy.io.savemat(path, {"Volume": np.full((32, 32, 32), np.nan)})
+    args = _all_views_args(broken_root).replace(loader=loader)
+    with pytest.raises(DataError) as e:
+        _iterate_all(make_loader(args, "val"))
+    assert str(path) in str(e.value) and "NaN" in str(e.value), str(e.value)
+
+
+def test_training_stream_names_the_file(broken_root):
+    """The training stream attributes a decoder error to its file too."""
+    for s, m in broken_root.splits["train"]:
+        for v in range(20):
+            p = broken_root.layout.render_path(s, m, v)
+            p.write_bytes(_corrupt_idat(p.read_bytes()))
+    loader = Loader(make_args(broken_root, batch_size=2), "train")
+    with pytest.raises(DataError) as e:
+        next(loader.iterate(3))
+    assert "render_" in str(e.value) and str(broken_root.root) in str(e.value)
+    assert "CRC" in str(e.value), str(e.value)
