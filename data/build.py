@@ -440,7 +440,7 @@ _HELD_LOCKS: set[Path] = set()
 
 
 @contextlib.contextmanager
-def root_lock(root: Path, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
+def root_lock(root: Path, wait_s: float | None = None) -> Iterator[None]:
     """Hold ``<root>/.build.lock`` (``flock``) while building; re-entrant within a process.
 
     Pool workers inherit the lock, so it is free again only once the builder and all its
@@ -448,7 +448,8 @@ def root_lock(root: Path, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
 
     Args:
         root: the data root (created if missing).
-        wait_s: how long to wait for another build of the root to finish.
+        wait_s: how long to wait for another build of the root to finish (default:
+            :data:`LOCK_WAIT_S`).
 
     Raises:
         BuildError: another build still holds the lock after ``wait_s`` seconds.
@@ -468,7 +469,8 @@ def root_lock(root: Path, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
         Path(root).mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
-        deadline, waiting = time.monotonic() + wait_s, False
+        deadline = time.monotonic() + (LOCK_WAIT_S if wait_s is None else wait_s)
+        waiting = False
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

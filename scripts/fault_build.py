@@ -7,16 +7,19 @@ Usage (from the repository root)::
     python scripts/fault_build.py --per_class 1 --classes 03001627 02691156 --trials 3
 
 What it does:
-    1. builds a reference dataset with ``python -m data.build synth ...`` (uninterrupted) and
-       measures how long the command takes;
+    1. makes ``--timing_runs`` (default 2) uninterrupted builds with
+       ``python -m data.build synth ...``, checks that they are identical and takes the
+       shortest one's duration as the reference duration;
     2. for each trial, starts the same command on a fresh root, sends SIGKILL to it after a delay
        drawn uniformly from [0, reference duration] (to the builder process only, as
-       ``kill -9 <pid>`` does: its pool workers are not signalled by this script), counts the files
-       present at that moment, reruns the same command to completion and compares every file
-       (relative path and sha256) and every folder with the reference.
+       ``kill -9 <pid>`` does: its pool workers are not signalled by this script), counts the
+       files present at that moment, reruns the same command to completion and compares every
+       file (relative path and sha256) and every folder with the reference.
 
-It prints a table (trial, kill time, files at kill, rerun status, exact or the first
-differences) and a summary line ``N/N exact``. Exit status 0 when every trial is exact.
+It prints a table (trial, kill time, files and temporary entries at the kill, rerun status,
+exact or the first differences) and a summary line
+``N/N exact (K killed mid-build, D finished before the kill)``; exit status 0 when every trial
+is exact.
 Nothing is excluded from the comparison: the builder writes no timestamps (its MAT-file headers
 are fixed and its manifest holds only the build options).
 """
@@ -162,7 +165,7 @@ def run_trials(trials: int, workdir: Path, size: str = "tiny", per_class: int | 
                classes: Sequence[str] | None = None, workers: int | None = None,
                seed: int = 0, rng_seed: int = 0, kill_group: bool = False,
                fractions: Sequence[float] | None = None, keep: bool = False,
-               out=sys.stdout) -> tuple[list[Trial], float]:
+               timing_runs: int = 2, out=sys.stdout) -> tuple[list[Trial], float]:
     """Build a reference, then run ``trials`` kill-and-rerun trials under ``workdir``.
 
     Args:
@@ -174,6 +177,8 @@ def run_trials(trials: int, workdir: Path, size: str = "tiny", per_class: int | 
         fractions: explicit kill delays as fractions of the reference duration (else drawn
             uniformly over [0, 1)); trial ``i`` uses ``fractions[i]``.
         keep: keep each trial's root (else removed after an exact trial).
+        timing_runs: uninterrupted builds made first; they must be identical, and the shortest
+            one's duration is the reference duration.
         out: where progress lines go.
 
     Returns:
@@ -182,12 +187,26 @@ def run_trials(trials: int, workdir: Path, size: str = "tiny", per_class: int | 
     workdir = Path(workdir)
     ref_root = workdir / "reference"
     opts = dict(size=size, per_class=per_class, classes=classes, workers=workers, seed=seed)
-    rc, duration, err = run_build(build_command(ref_root, **opts))
-    if rc != 0:
-        raise RuntimeError(f"reference build failed (exit {rc}):\n{err}")
-    reference = tree_digest(ref_root)
-    print(f"reference build: {duration:.2f} s, {sum(v != '<dir>' for v in reference.values())} "
-          f"files, {sum(v == '<dir>' for v in reference.values())} folders", file=out)
+    durations, reference = [], {}
+    for k in range(max(1, timing_runs)):
+        root = ref_root if k == 0 else workdir / f"reference{k}"
+        rc, seconds, err = run_build(build_command(root, **opts))
+        if rc != 0:
+            raise RuntimeError(f"reference build failed (exit {rc}):\n{err}")
+        durations.append(seconds)
+        if k == 0:
+            reference = tree_digest(ref_root)
+        else:  # two uninterrupted builds must agree too (determinism)
+            diffs = diff_trees(reference, tree_digest(root))
+            if diffs:
+                raise RuntimeError(f"two uninterrupted builds differ: {diffs}")
+            shutil.rmtree(root, ignore_errors=True)
+    duration = min(durations)
+    print(f"reference build: {sum(v != '<dir>' for v in reference.values())} files, "
+          f"{sum(v == '<dir>' for v in reference.values())} folders; "
+          f"{len(durations)} uninterrupted build(s) identical, taking "
+          f"{', '.join(f'{d:.2f}' for d in durations)} s: kill delays ~ U(0, {duration:.2f}) s",
+          file=out)
     rng = random.Random(rng_seed)
     results = []
     for i in range(trials):
@@ -215,7 +234,9 @@ def format_table(results: Sequence[Trial]) -> str:
              for r in [head, *rows]]
     lines.insert(1, "  ".join("-" * w for w in widths))
     n_exact = sum(t.exact for t in results)
-    lines.append(f"{n_exact}/{len(results)} exact")
+    n_done = sum(t.finished_before_kill for t in results)
+    lines.append(f"{n_exact}/{len(results)} exact ({len(results) - n_done} killed mid-build, "
+                 f"{n_done} finished before the kill)")
     return "\n".join(lines)
 
 
@@ -233,13 +254,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="kill the builder's whole process group, not only the builder")
     p.add_argument("--workdir", type=Path, default=None, help="default: a temporary folder")
     p.add_argument("--keep", action="store_true", help="keep every trial's root")
+    p.add_argument("--timing_runs", type=int, default=2,
+                   help="uninterrupted builds to time (the shortest sets the kill delays)")
     args = p.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="fault_build-"))
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         results, _ = run_trials(args.trials, workdir, args.size, args.per_class, args.classes,
                                 args.workers, rng_seed=args.seed, kill_group=args.kill_group,
-                                keep=args.keep)
+                                keep=args.keep, timing_runs=args.timing_runs)
     finally:
         if args.workdir is None and not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
