@@ -23,7 +23,8 @@ or that fails validation (never a raw PIL/scipy/json exception), and every write
 * Cameras: ``K`` and ``extrinsic`` real, finite, of the right shapes; ``K`` upper-triangular
   with last row (0, 0, 1) and positive focal lengths (so invertible); the extrinsic's 3x3 part
   a rotation (orthonormal and det +1 within ``ROTATION_TOL``), its 4x4 last row (0, 0, 0, 1),
-  and the world origin (the voxel grid's centre) in front of the camera (camera z > 0).
+  and the world origin (the voxel grid's centre) in front of the camera (camera z > 0) and,
+  when the caller gives the image size (the loaders do), projecting inside the image.
 * Voxels: ``'Volume'`` an integer or bool (N, N, N) array of 0s and 1s.
 * JSON: UTF-8 text holding valid JSON; split files also their structure.
 
@@ -390,13 +391,16 @@ def _real_array(mat: dict[str, Any], key: str, path: Path, kind: str) -> np.ndar
     return arr.astype(np.float64)
 
 
-def check_camera(K: np.ndarray, extrinsic: np.ndarray, path: str | os.PathLike) -> None:
+def check_camera(K: np.ndarray, extrinsic: np.ndarray, path: str | os.PathLike,
+                 size: tuple[int, int] | None = None) -> None:
     """Validate a camera (see the module docstring for the rules).
 
     Args:
         K: (3, 3) intrinsics, pixels.
         extrinsic: (4, 4) world -> camera, scene units.
         path: the camera file, for messages.
+        size: ``(H, W)`` of the camera's image in pixels; if given, the world origin must also
+            project inside it (every view of the layout looks at the object).
 
     Raises:
         DataError: ``camera <path>: <problem>``.
@@ -430,10 +434,21 @@ def check_camera(K: np.ndarray, extrinsic: np.ndarray, path: str | os.PathLike) 
     if not t[2] > 0:
         raise DataError(f"{where}: the world origin (the voxel grid's centre) is behind the "
                         f"camera (camera-frame z = {t[2]:.4g}, must be > 0)")
+    if size is not None:
+        u, v, _ = K @ (t / t[2])
+        if not (0.0 <= u <= size[1] and 0.0 <= v <= size[0]):
+            raise DataError(f"{where}: the world origin (the voxel grid's centre) projects to "
+                            f"pixel ({u:.4g}, {v:.4g}), outside the {size[1]}x{size[0]} image")
 
 
-def read_camera(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+def read_camera(path: str | os.PathLike,
+                size: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Read and validate a camera ``.mat``.
+
+    Args:
+        path: the ``camera_{i}.mat`` file.
+        size: ``(H, W)`` of its render in pixels, to also check that the world origin projects
+            inside it; None to skip that check.
 
     Returns:
         K: (3, 3) float32 intrinsics (pixels).
@@ -456,7 +471,7 @@ def read_camera(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         E = np.vstack([E, [[0.0, 0.0, 0.0, 1.0]]])
     if E.shape != (4, 4):
         raise DataError(f"camera file {path}: 'extrinsic' has shape {E.shape}, expected (4, 4)")
-    check_camera(K, E, path)
+    check_camera(K, E, path, size)
     return K.astype(np.float32), E.astype(np.float32)
 
 

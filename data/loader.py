@@ -165,6 +165,7 @@ class Loader(LoaderBase):
         threads = int(args.prefetch_threads)
         self._parallel = threads if threads > 0 else tf.data.AUTOTUNE
         self._prefetch = max(1, math.ceil(args.queue_size / self.batch_size))
+        self._eval_dataset: tf.data.Dataset | None = None
         self._log_ready("tf.data")
 
     # -- public ----------------------------------------------------------------------------
@@ -180,9 +181,13 @@ class Loader(LoaderBase):
                 :class:`LoaderState`. Skipping is free: no data is read.
 
         Returns:
-            Endless dataset for training; one pass otherwise.
+            Endless dataset for training; one pass otherwise (built once per loader and
+            reused: each iteration re-reads the files, and repeated evaluations skip the
+            ~60 ms of tracing).
         """
         start = self._start_step(start)
+        if not self.training and self._eval_dataset is not None:
+            return self._eval_dataset
         if self.training:
             ds = self._train_index(start * self.batch_size)
         else:
@@ -190,7 +195,10 @@ class Loader(LoaderBase):
                 (np.arange(self.num_models, dtype=np.int64), self.eval_views()))
         ds = ds.map(self._load, num_parallel_calls=self._parallel, deterministic=True)
         ds = ds.batch(self.batch_size, drop_remainder=self.drop_remainder)
-        return ds.prefetch(self._prefetch)
+        ds = ds.prefetch(self._prefetch)
+        if not self.training:
+            self._eval_dataset = ds
+        return ds
 
     def iterate(self, start: int | LoaderState = 0) -> Iterator[dict[str, tf.Tensor]]:
         """Iterate :meth:`dataset`, turning TensorFlow read errors into :class:`DataError`.
@@ -278,17 +286,26 @@ class Loader(LoaderBase):
         return ds.map(lambda m, g: (m, self._stream_views(g)))
 
     def _read_meta(self, midx: np.ndarray, views: np.ndarray
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """numpy side: cameras and voxels of one example (runs in ``tf.numpy_function``)."""
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bytes]:
+        """numpy side: cameras and voxels of one example (runs in ``tf.numpy_function``).
+
+        Returns:
+            K (V, 3, 3) float32, extrinsic (V, 3, 4) float32, voxels (N, N, N) uint8 and an
+            error message: empty, or the :class:`DataError` of a bad file (the arrays then
+            hold zeros). The error is returned, not raised, so that TensorFlow does not log
+            the Python traceback; the graph raises it with an assertion.
+        """
         s, m = self.models[int(midx)]
         try:
-            Ks, Es = zip(*(read_camera(self.layout.camera_path(s, m, int(v))) for v in views),
-                         strict=True)
+            Ks, Es = zip(*(read_camera(self.layout.camera_path(s, m, int(v)), self.render_hw)
+                           for v in views), strict=True)
             vox = read_voxels(self.layout.voxel_path(s, m, self.nvox), self.nvox)
         except DataError as e:
-            raise DataError(f"{_ERR_TAG} {e}") from e
+            n, v = self.nvox, len(views)
+            return (np.zeros((v, 3, 3), np.float32), np.zeros((v, 3, 4), np.float32),
+                    np.zeros((n, n, n), np.uint8), f"{_ERR_TAG} {e}".encode())
         return (np.stack(Ks).astype(np.float32), np.stack(Es)[:, :3, :].astype(np.float32),
-                vox)
+                vox, b"")
 
     def _view_path(self, mdir: tf.Tensor, pattern: tuple[str, str], v: tf.Tensor) -> tf.Tensor:
         return tf.strings.join([mdir, pattern[0], tf.strings.as_string(v), pattern[1]])
@@ -319,8 +336,11 @@ class Loader(LoaderBase):
             tf.image.resize(rgb, (H, W), antialias=True), 0.0, 1.0))
         rgb = tf.ensure_shape(rgb, (V, H, W, 3))
 
-        K, E, vox = tf.numpy_function(self._read_meta, [midx, views],
-                                      [tf.float32, tf.float32, tf.uint8], stateful=False)
+        K, E, vox, err = tf.numpy_function(self._read_meta, [midx, views],
+                                           [tf.float32, tf.float32, tf.uint8, tf.string],
+                                           stateful=False)
+        with tf.control_dependencies([tf.debugging.Assert(tf.equal(err, ""), [err])]):
+            K, E, vox = tf.identity(K), tf.identity(E), tf.identity(vox)
         src = tf.cast(src_hw, tf.float32)
         scale = tf.stack([W / src[1], H / src[0], tf.constant(1.0)])[:, None]
         K = tf.ensure_shape(K, (V, 3, 3)) * scale

@@ -169,7 +169,8 @@ def load_example(layout: DataLayout, synset: str, model: str, views: Sequence[in
         nvox: voxel resolution N.
         with_depth: also read the depth maps.
         size: the renders' and depth maps' required ``(H0, W0)`` in pixels (the release's
-            ``IM_SIZE`` square), or None to accept any size common to all views.
+            ``IM_SIZE`` square), or None to accept any size common to all views. Given a
+            size, each camera must also see the world origin inside it.
 
     Returns:
         The unbatched keys of the loader table as numpy arrays: images (V, H0, W0, 3) float32,
@@ -181,7 +182,7 @@ def load_example(layout: DataLayout, synset: str, model: str, views: Sequence[in
         DataError: a file is missing or malformed (the message names it).
     """
     views = [int(v) for v in views]
-    cams = [read_camera(layout.camera_path(synset, model, v)) for v in views]
+    cams = [read_camera(layout.camera_path(synset, model, v), size) for v in views]
     images = []
     for v in views:
         images.append(read_render(layout.render_path(synset, model, v), size))
