@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import os
 import tempfile
 import zlib
@@ -50,8 +49,6 @@ import scipy.io
 from PIL import Image
 
 from data.layout import BACKGROUND_DEPTH, DEPTH_MAX, DEPTH_SCALE
-
-logger = logging.getLogger(__name__)
 
 #: Largest allowed deviation of a camera rotation from orthonormality, ``max |R R^T - I|``, and
 #: of its determinant from +1 (unitless).

@@ -420,7 +420,8 @@ def test_png_of_wrong_type_is_named(broken_root, kind, loader):
 
 
 @pytest.mark.parametrize("loader", ["tf", "numpy"])
-@pytest.mark.parametrize("damage", ["K zeros", "K NaN", "reflection", "behind", "zero-byte"])
+@pytest.mark.parametrize("damage", ["K zeros", "K NaN", "reflection", "behind", "zero-byte",
+                                    "off image"])
 def test_bad_camera_is_named(broken_root, damage, loader):
     """Before: a K of zeros gave NaN losses and IoU 0 averaged in without a word."""
     s, m = broken_root.splits["val"][0]
@@ -435,6 +436,9 @@ def test_bad_camera_is_named(broken_root, damage, loader):
             K[0, 0] = np.nan
         elif damage == "reflection":
             E = np.diag([1.0, -1.0, 1.0, 1.0]) @ E
+        elif damage == "off image":  # the grid centre projects 420 px right of the centre
+            E = E.copy()
+            E[0, 3] += E[2, 3]
         else:
             E = np.diag([-1.0, 1.0, -1.0, 1.0]) @ E
         scipy.io.savemat(path, {"K": K, "extrinsic": E})
@@ -445,6 +449,8 @@ def test_bad_camera_is_named(broken_root, damage, loader):
     assert msg.startswith((f"camera {path}:", f"unreadable camera file: {path}")), msg
     if damage == "K zeros":
         assert msg == f"camera {path}: K is singular (all zeros)"
+    if damage == "off image":
+        assert "outside the 224x224 image" in msg, msg
 
 
 @pytest.mark.parametrize("loader", ["tf", "numpy"])

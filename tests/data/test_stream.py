@@ -9,10 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.io
 
 from data.io import DataError
+from data.layout import DataLayout
 from data.loader import Loader
-from data.stream import LoaderState, NumpyLoader, make_loader, resize_views
+from data.stream import LoaderState, NumpyLoader, load_example, make_loader, resize_views
 from tests.conftest import FakeRoot
 from tests.data.test_loader import make_args
 
@@ -141,3 +143,54 @@ def test_stream_and_training_modules_import_without_tensorflow(fake_data_root: F
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
+
+
+# --------------------------------------------------------------------------------------------
+# Sizes and validation of the numpy path (shared by the tf.data loader's error diagnosis)
+# --------------------------------------------------------------------------------------------
+def _small_root(root: Path, sizes: list[int], depth_size: int | None = None) -> DataLayout:
+    """One model ("s"/"m") with one view per entry of ``sizes`` (square renders of that size)."""
+    from data.cameras import intrinsics, look_at
+    from data.io import write_camera, write_depth, write_render, write_voxels
+
+    layout = DataLayout(root)
+    for v, n in enumerate(sizes):
+        write_render(layout.render_path("s", "m", v), np.full((n, n, 4), 255, np.uint8))
+        write_depth(layout.depth_path("s", "m", v), np.full((depth_size or n,) * 2, 2.0))
+        write_camera(layout.camera_path("s", "m", v), intrinsics(n), look_at(10.0 * v, 5.0))
+    write_voxels(layout.voxel_path("s", "m", 32), np.ones((32, 32, 32), np.uint8))
+    return layout
+
+
+def test_load_example_checks_render_sizes(tmp_path: Path):
+    layout = _small_root(tmp_path, [64, 64])
+    ex = load_example(layout, "s", "m", [0, 1], 32, size=None)  # any size, the same for all
+    assert ex["images"].shape == (2, 64, 64, 3) and ex["depth"].shape == (2, 64, 64, 1)
+    with pytest.raises(DataError, match=rf"render {layout.render_path('s', 'm', 0)} is 64x64 "
+                                        r"pixels \(width x height\), expected 224x224"):
+        load_example(layout, "s", "m", [0, 1], 32)  # the loaders' default: the release size
+    mixed = _small_root(tmp_path / "mixed", [64, 48])
+    with pytest.raises(DataError, match=rf"{mixed.render_path('s', 'm', 1)} is 48x48"):
+        load_example(mixed, "s", "m", [0, 1], 32, size=None)
+    bad_depth = _small_root(tmp_path / "depth", [64], depth_size=32)
+    with pytest.raises(DataError, match=rf"{bad_depth.depth_path('s', 'm', 0)} is 32x32"):
+        load_example(bad_depth, "s", "m", [0], 32, size=None)
+
+
+def test_find_bad_file_names_the_first_bad_file(fake_data_root: FakeRoot, tmp_path: Path):
+    root = tmp_path / "data"
+    shutil.copytree(fake_data_root.root, root)
+    broken = FakeRoot(root=root, split_file=root / "splits.json", splits=fake_data_root.splits,
+                      boxes=fake_data_root.boxes)
+    loader = NumpyLoader(make_args(broken), "test", with_depth=False)
+    specs = [(0, [0, 1]), (1, [2, 3])]
+    assert loader.find_bad_file(specs) is None
+    s, m = loader.models[1]
+    bad = loader.layout.camera_path(s, m, 3)
+    scipy.io.savemat(bad, {"K": np.zeros((3, 3)), "extrinsic": np.eye(4)})
+    err = loader.find_bad_file(specs)
+    assert isinstance(err, DataError) and str(err) == f"camera {bad}: K is singular (all zeros)"
+    loader.layout.depth_path(s, m, 2).write_bytes(b"")  # not read: with_depth=False
+    assert str(loader.find_bad_file(specs)) == str(err)
+    with pytest.raises(DataError, match=str(bad)):  # the loader raises the same
+        list(NumpyLoader(make_args(broken), "test", batch_size=2, views=20).iterate())
