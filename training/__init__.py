@@ -1,0 +1,10 @@
+"""The training loop, evaluation and the scripts' entry points (see README).
+
+Importing the package sets ``TF_CPP_MIN_LOG_LEVEL=2`` (unless it is set) before TensorFlow is
+imported, which quiets TensorFlow's C++ logging; the notices it prints while its libraries
+load are held back by :func:`training.cli.quiet_tensorflow_import`.
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -4,18 +4,23 @@ A checkpoint is a folder (the release's name, kept so users find it where they l
 
     <run>/mvnet-<iteration>/model.weights.h5   Keras 3 weights (any backend)
     <run>/mvnet-<iteration>/optimizer.npz      optimizer variables (Adam moments, step count)
-    <run>/mvnet-<iteration>/state.json         iteration, data-stream state, variable list
+    <run>/mvnet-<iteration>/state.json         iteration, data-stream state, variable list,
+                                               size and sha256 of the two files above
 
 It is assembled in a temporary dot-folder and renamed into place, so a crash, a kill or a full
-disk leaves the previous checkpoints intact and never a partial one. Loading checks that the
-checkpoint's variables match the model (names and shapes) and says which do not.
+disk leaves the previous checkpoints intact and never a partial one; a save that would not fit
+on the disk is refused before writing. Weights that are not finite or have exploded are never
+saved (:func:`weights_problem`). Loading verifies the recorded sizes and checksums
+(:func:`verify_checkpoint`), so a truncated, garbled or partial checkpoint is named as broken
+instead of failing deep in h5py or, worse, loading silently wrong values; it then checks that
+the checkpoint's variables match the model (names and shapes) and says which do not.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
-import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -24,76 +29,67 @@ import keras
 import numpy as np
 
 from data.io import read_json, write_json
+from training.runs import (  # noqa: F401 (the folder-level API, re-exported)
+    PREFIX,
+    CheckpointError,
+    _sha256,
+    checkpoint_dirs,
+    checkpoint_path,
+    checkpoint_problem,
+    latest_checkpoint,
+    latest_intact_checkpoint,
+    list_checkpoints,
+    resolve_checkpoint,
+    verify_checkpoint,
+)
 
 log = logging.getLogger(__name__)
 
-PREFIX = "mvnet"
-_NAME = re.compile(rf"^{PREFIX}-(\d+)$")
+#: Largest absolute weight a checkpoint may hold: trained LSM weights stay below 1e2; a larger
+#: value means the optimisation exploded (e.g. a learning rate of 1e30).
+MAX_ABS_WEIGHT = 1e6
+#: The files of a checkpoint whose size and sha256 ``state.json`` records.
+_FILES = ("model.weights.h5", "optimizer.npz")
 
 
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing or does not match the model; the message names both."""
-
-
-def checkpoint_path(run_dir: str | os.PathLike, iteration: int) -> Path:
-    """``<run_dir>/mvnet-<iteration>``."""
-    return Path(run_dir) / f"{PREFIX}-{int(iteration)}"
-
-
-def list_checkpoints(run_dir: str | os.PathLike) -> list[tuple[int, Path]]:
-    """Complete checkpoints of a run, sorted by iteration: ``[(iteration, path), ...]``."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        return []
-    out = []
-    for p in run_dir.iterdir():
-        m = _NAME.match(p.name)
-        if m and (p / "state.json").exists():
-            out.append((int(m.group(1)), p))
-    return sorted(out)
-
-
-def latest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
-    """The newest complete checkpoint of a run, or None."""
-    ck = list_checkpoints(run_dir)
-    return ck[-1][1] if ck else None
-
-
-def resolve_checkpoint(ckpt: str | os.PathLike, run_dir: str | os.PathLike | None = None) -> Path:
-    """Find a checkpoint from what a user typed.
-
-    Args:
-        ckpt: a checkpoint folder, a checkpoint name (``mvnet-5000``, looked up in ``run_dir``),
-            an iteration number, or a run folder (its latest checkpoint).
-        run_dir: the run's log directory, for names and numbers.
-
-    Raises:
-        CheckpointError: nothing matches; the message lists the checkpoints that exist.
-    """
-    cands = [Path(ckpt)]
-    if run_dir is not None:
-        cands.append(Path(run_dir) / str(ckpt))
-        if str(ckpt).isdigit():
-            cands.append(checkpoint_path(run_dir, int(ckpt)))
-    for c in cands:
-        if (c / "state.json").exists():
-            return c
-        if c.is_dir() and latest_checkpoint(c) is not None:
-            return latest_checkpoint(c)  # type: ignore[return-value]
-    where = Path(run_dir) if run_dir is not None else Path(ckpt).parent
-    have = [p.name for _, p in list_checkpoints(where)]
-    raise CheckpointError(f"checkpoint {ckpt} not found (looked in {where}; it has "
-                          f"{', '.join(have) if have else 'no checkpoints'})")
+def weights_problem(model: keras.Model,
+                    optimizer: keras.optimizers.Optimizer | None = None) -> str | None:
+    """Why weights must not be saved, or None: a non-finite model or optimizer variable, or a
+    model weight larger than :data:`MAX_ABS_WEIGHT` in magnitude (names the variable)."""
+    for v in model.weights:
+        a = np.asarray(keras.ops.convert_to_numpy(v.value))
+        if not np.issubdtype(a.dtype, np.floating):
+            continue
+        if not np.all(np.isfinite(a)):
+            return f"{v.path} holds non-finite values"
+        m = float(np.max(np.abs(a))) if a.size else 0.0
+        if m > MAX_ABS_WEIGHT:
+            return f"{v.path} has exploded (max |w| = {m:.3g} > {MAX_ABS_WEIGHT:g})"
+    for v in optimizer.variables if optimizer is not None else ():
+        a = np.asarray(keras.ops.convert_to_numpy(v.value))
+        if np.issubdtype(a.dtype, np.floating) and not np.all(np.isfinite(a)):
+            return f"optimizer variable {v.path} holds non-finite values"
+    return None
 
 
 def _variable_list(model: keras.Model) -> list[list[Any]]:
     return [[v.path, list(v.shape)] for v in model.weights]
 
 
+def _checkpoint_bytes(model: keras.Model,
+                      optimizer: keras.optimizers.Optimizer | None) -> int:
+    """An upper estimate of a checkpoint's size on disk (raw arrays plus HDF5 overhead)."""
+    n = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in model.weights)
+    if optimizer is not None:
+        n += sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize
+                 for v in optimizer.variables)
+    return int(n * 1.05) + (1 << 20)
+
+
 def save_checkpoint(run_dir: str | os.PathLike, iteration: int, model: keras.Model,
                     optimizer: keras.optimizers.Optimizer | None = None,
-                    state: dict[str, Any] | None = None) -> Path:
-    """Write ``mvnet-<iteration>`` atomically.
+                    state: dict[str, Any] | None = None, check_weights: bool = True) -> Path:
+    """Write ``mvnet-<iteration>`` atomically, with the size and sha256 of its files.
 
     Args:
         run_dir: the run's log directory.
@@ -101,14 +97,27 @@ def save_checkpoint(run_dir: str | os.PathLike, iteration: int, model: keras.Mod
         model: a built model.
         optimizer: its optimizer (built), or None.
         state: extra JSON-ready state (data stream position, args...).
+        check_weights: refuse weights that :func:`weights_problem` rejects.
 
     Returns:
         The checkpoint folder.
 
     Raises:
-        OSError: from the file system (e.g. a full disk); earlier checkpoints are untouched.
+        CheckpointError: the weights are not finite or have exploded (nothing is written).
+        OSError: from the file system; ``ENOSPC`` (with a message naming the folder, the space
+            needed and the space free) already before writing when the checkpoint cannot fit.
+            Earlier checkpoints are untouched and nothing partial is left.
     """
     final = checkpoint_path(run_dir, iteration)
+    if check_weights:
+        problem = weights_problem(model, optimizer)
+        if problem is not None:
+            raise CheckpointError(f"{final.name} not saved: {problem}")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    need, free = _checkpoint_bytes(model, optimizer), shutil.disk_usage(final.parent).free
+    if need > free:
+        raise OSError(errno.ENOSPC, f"No space left on device for {final.name} (needs about "
+                      f"{need / 2**20:.1f} MiB, {free / 2**20:.1f} MiB free)", str(final.parent))
     tmp = final.parent / f".{final.name}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -120,12 +129,17 @@ def save_checkpoint(run_dir: str | os.PathLike, iteration: int, model: keras.Mod
                       for i, v in enumerate(optimizer.variables)}
             with open(tmp / "optimizer.npz", "wb") as f:
                 np.savez(f, **arrays)
+                f.flush()
+                os.fsync(f.fileno())
+        files = {name: {"bytes": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)}
+                 for name in _FILES if (tmp / name).is_file()}
         write_json(tmp / "state.json", {
             "iteration": int(iteration),
             "model_class": type(model).__name__,
             "variables": _variable_list(model),
             "optimizer_variables": [[v.path, list(v.shape)] for v in optimizer.variables]
             if optimizer is not None else [],
+            "files": files,
             **(state or {}),
         })
         if final.exists():
@@ -150,12 +164,14 @@ def load_checkpoint(path: str | os.PathLike, model: keras.Model,
         The checkpoint's ``state.json`` content.
 
     Raises:
-        CheckpointError: missing checkpoint, or variables that do not match the model (the
-            message names the checkpoint and the first differences).
+        CheckpointError: missing or broken checkpoint (:func:`verify_checkpoint`), or
+            variables that do not match the model (the message names the checkpoint and the
+            first differences).
     """
     path = Path(path)
-    if not (path / "state.json").exists():
-        raise CheckpointError(f"checkpoint {path} not found (no state.json)")
+    if not path.is_dir():
+        raise CheckpointError(f"checkpoint {path} not found")
+    verify_checkpoint(path)
     state = read_json(path / "state.json")
     have = {name: shape for name, shape in state.get("variables", [])}
     want = {name: shape for name, shape in _variable_list(model)}
@@ -173,10 +189,18 @@ def load_checkpoint(path: str | os.PathLike, model: keras.Model,
             f"checkpoint {path} does not match the model {type(model).__name__} "
             f"({len(diffs)} differences; was it trained with other args?):\n  "
             + "\n  ".join(diffs[:10]))
-    model.load_weights(path / "model.weights.h5")
+    try:
+        model.load_weights(path / "model.weights.h5")
+    except Exception as e:  # h5py / Keras errors on a file that passed the size checks
+        raise CheckpointError(f"checkpoint {path} is broken: model.weights.h5 cannot be read "
+                              f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from e
     if optimizer is not None and (path / "optimizer.npz").exists():
-        with np.load(path / "optimizer.npz") as z:
-            arrays = [z[k] for k in sorted(z.files)]
+        try:
+            with np.load(path / "optimizer.npz") as z:
+                arrays = [z[k] for k in sorted(z.files)]
+        except Exception as e:
+            raise CheckpointError(f"checkpoint {path} is broken: optimizer.npz cannot be read "
+                                  f"({type(e).__name__}: {e})") from e
         if len(arrays) != len(optimizer.variables):
             raise CheckpointError(f"checkpoint {path}: optimizer has {len(arrays)} variables, "
                                   f"expected {len(optimizer.variables)}")

@@ -15,16 +15,44 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from data.io import DataError, read_json, write_json
-from training.checkpoint import CheckpointError, list_checkpoints
-from training.config import Args, load_args, parse_cli
-from training.tasks import TASKS, Task
+from training.config import Args, load_args, parse_cli, schema
+from training.runs import (
+    CheckpointError,
+    RunError,
+    checkpoint_dirs,
+    checkpoint_problem,
+    find_run,
+    list_checkpoints,
+)
+
+if TYPE_CHECKING:
+    from training.tasks import Task
 
 log = logging.getLogger("lsm")
+
+
+def _task(kind: str) -> Task:
+    """The task (imports Keras and the backend, quietly: only after the arguments are parsed,
+    so ``--help`` and argument errors come at once)."""
+    quiet_tensorflow_import()
+    from training.tasks import TASKS
+
+    return TASKS[kind]
+
+
+#: Keys only training uses: the val and test scripts leave them out of --help.
+TRAIN_ONLY = frozenset({"batch_size", "im_batch", "init_from", "jit_compile",
+                        "max_minutes", "rng_seed", "loss", "queue_size"}
+                       | {k for k, spec in schema().items() if spec.group == "optim"})
+#: Keys only the val and test scripts use: training leaves them out of --help (and records
+#: them in the run's args.json, which val and test read).
+EVAL_ONLY = frozenset({k for k, spec in schema().items() if spec.group == "eval"}
+                      | {"split", "test_split_file", "eval_seed"}) - {"eval_thresh"}
 
 
 def _setup_logging(args: Args) -> None:
@@ -55,30 +83,32 @@ def _release_argv(argv: Sequence[str] | None, kind: str, purpose: str) -> list[s
 
 
 def _eval_cli(kind: str, argv: Sequence[str] | None, what: str, split: str,
-              extra: Any) -> tuple[Task, Args, argparse.Namespace, Path | None]:
-    """Shared start of the val and test scripts: arguments, logging, the run directory.
+              extra: Any) -> tuple[Task | None, Args, argparse.Namespace, Path | None]:
+    """Shared start of the val and test scripts: arguments, logging, the run directory, then
+    the task (which loads the backend: after the arguments are checked).
 
-    Returns the run directory as None (after logging why) when ``--log`` is missing or is not
-    a directory.
+    Returns the task and run directory as None (after logging why) when ``--log`` is missing
+    or is not a run.
     """
-    task = TASKS[kind]
     argv = _release_argv(argv, kind, "eval")
     if argv is None:
-        return task, load_args(None, {}), argparse.Namespace(), None
+        return None, load_args(None, {}), argparse.Namespace(), None
     args, ns = parse_cli(argv, description=f"{what} a {kind.upper()} run (or a release model "
-                         "folder, converted on the fly).", defaults={"split": split}, extra=extra)
+                         "folder, converted on the fly).", defaults={"split": split}, extra=extra,
+                         hide=TRAIN_ONLY, unused=TRAIN_ONLY)
     _setup_logging(args)
     if not any(t == "--precision" or t.startswith("--precision=") for t in (argv or [])):
         # evaluation computes in float32 unless asked: recorded tables reproduce on any machine
         args = args.replace(precision="float32")
     if not args.log:
         _fail("--log RUN_DIR is required (the training run's log directory)")
-        return task, args, ns, None
-    run_dir = Path(args.log)
-    if not run_dir.is_dir():
-        _fail(f"--log {run_dir} is not a directory")
-        return task, args, ns, None
-    return task, args, ns, run_dir
+        return None, args, ns, None
+    try:
+        run_dir = find_run(args.log)
+    except RunError as e:
+        _fail(str(e))
+        return None, args, ns, None
+    return _task(kind), args, ns, run_dir
 
 
 # --------------------------------------------------------------------------------------------
@@ -86,23 +116,32 @@ def _eval_cli(kind: str, argv: Sequence[str] | None, what: str, split: str,
 # --------------------------------------------------------------------------------------------
 def train_main(kind: str, argv: Sequence[str] | None = None) -> int:
     """``python voxels/train_vlsm.py --argsjs args/args_vlsm.json [--key value ...]``."""
-    from training.loop import TrainingError, train
-
-    task = TASKS[kind]
     argv = _release_argv(argv, kind, "train")
     if argv is None:
         return 1
     args, _ = parse_cli(argv, description=f"Train a {kind.upper()} (see README); --log with a "
                         "release model folder continues it in a new run.",
-                        defaults={"loss": "ce" if kind == "vlsm" else "l1"})
+                        defaults={"loss": "ce" if kind == "vlsm" else "l1"}, hide=EVAL_ONLY)
     _setup_logging(args)
+    task = _task(kind)
+    from training.loop import Interrupted, TrainingError, train
+
     try:
         res = train(args, task)
-    except (TrainingError, CheckpointError, DataError) as e:
+    except Interrupted as e:
+        log.warning("%s", e)
+        return e.exit_code
+    except (TrainingError, CheckpointError, DataError, RunError) as e:
         return _fail(str(e))
-    except KeyboardInterrupt:
-        log.warning("interrupted; resume with --ckpt or --log pointing at the run")
-        return 130
+    except OSError as e:  # the file system (e.g. a full disk) outside the checkpoint writes
+        where = f" ({e.filename})" if e.filename else ""
+        return _fail(f"{e.strerror or e}{where}; checkpoints already saved are intact: "
+                     "free space or fix the path, then resume with --log RUN")
+    if res.diverged:
+        log.warning("done, but the loss diverged during training (see the warning above): "
+                    "%d iterations in %s; last checkpoint %s", res.iteration, res.run_dir,
+                    res.checkpoint)
+        return 0
     log.info("done: %d iterations in %s; last checkpoint %s", res.iteration, res.run_dir,
              res.checkpoint)
     return 0
@@ -173,19 +212,18 @@ def _results_place(args: Args, run_dir: Path, ckpt: Path) -> tuple[Path, str]:
 
 def test_main(kind: str, argv: Sequence[str] | None = None) -> int:
     """``python voxels/test_vlsm.py --log RUN --ckpt mvnet-N --test_split_file FILE``."""
+    task, args, extra, run_dir = _eval_cli(kind, argv, "Test", "test", _test_extra)
+    if task is None or run_dir is None:
+        return 1
     from training.evaluate import evaluate
     from training.loop import load_trained
-
-    task, args, extra, run_dir = _eval_cli(kind, argv, "Test", "test", _test_extra)
-    if run_dir is None:
-        return 1
     stem = re.sub(r"\.(txt|json)$", "", args.result_file) if args.result_file else None
     if stem and any(Path(stem + s).exists() for s in (".txt", ".json")):
         return _fail(f"--result_file {args.result_file}: {stem}.txt or {stem}.json exists; "
                      "results never overwrite a table (give a new name, or remove it)")
     try:
         model, ckpt = load_trained(args, task, run_dir, args.ckpt)
-    except CheckpointError as e:
+    except (CheckpointError, DataError) as e:
         return _fail(str(e))
     folder, name = _results_place(args, run_dir, ckpt)
     saver = _PredictionSaver(task, folder / f"preds_{name}", extra.save_preds,
@@ -272,40 +310,99 @@ def val_main(kind: str, argv: Sequence[str] | None = None) -> int:
     (``val/...`` per number of views) into the run's TensorBoard log at the checkpoint's
     iteration, and exits when training has finished and all checkpoints are done.
     """
+    task, args, extra, run_dir = _eval_cli(kind, argv, "Validate the checkpoints of", "val",
+                                           _val_extra)
+    if task is None or run_dir is None:
+        return 1
     from training.evaluate import evaluate
     from training.loop import load_trained, read_finished
     from training.summaries import SummaryWriter
-
-    task, args, extra, run_dir = _eval_cli(kind, argv, "Validate the checkpoints of", "val",
-                                           _val_extra)
-    if run_dir is None:
-        return 1
     done_file = run_dir / "val_done.json"
     done: dict[str, Any] = read_json(done_file) if done_file.exists() else {}
     writer = SummaryWriter(run_dir / "val")
     poll = extra.poll_seconds if extra.poll_seconds is not None else 60.0 * args.sleep_time
-    while True:
-        finished = read_finished(run_dir) is not None
-        todo = [(it, p) for it, p in list_checkpoints(run_dir) if p.name not in done]
-        for it, path in todo:
-            model, _ = load_trained(args, task, run_dir, path)
-            res = evaluate(args, task, model, "val", with_hull=False)
-            curve = res.mean()
-            scale = 100.0 if res.metric == "iou" else 1.0
-            writer.scalars(it, {f"val/{res.metric}/{k + 1}_views": float(val * scale)
-                                for k, val in enumerate(curve)})
-            writer.flush()
-            done[path.name] = [float(x * scale) for x in curve]
-            write_json(done_file, done)
-            log.info("%s: val %s per views %s", path.name, res.metric,
-                     ", ".join(f"{x * scale:.2f}" for x in curve))
-        if extra.once or finished:
-            if finished and not extra.once:
-                log.info("training finished and every checkpoint is validated")
-            break
-        time.sleep(poll)
-    writer.close()
+    failed: dict[str, str] = {}
+    waiting_logged = False
+    try:
+        while True:
+            finished = read_finished(run_dir) is not None
+            todo = [(it, p) for it, p in list_checkpoints(run_dir)
+                    if p.name not in done and p.name not in failed]
+            for it, path in todo:
+                problem = checkpoint_problem(path)
+                if problem is None:
+                    try:
+                        model, _ = load_trained(args, task, run_dir, path)
+                    except CheckpointError as e:
+                        problem = str(e)
+                if problem is not None:
+                    failed[path.name] = problem
+                    log.error("skipping %s: %s", path, problem)
+                    continue
+                res = evaluate(args, task, model, "val", with_hull=False)
+                curve = res.mean()
+                scale = 100.0 if res.metric == "iou" else 1.0
+                writer.scalars(it, {f"val/{res.metric}/{k + 1}_views": float(val * scale)
+                                    for k, val in enumerate(curve)})
+                writer.flush()
+                done[path.name] = [float(x * scale) for x in curve]
+                write_json(done_file, done)
+                log.info("%s: val %s per views %s", path.name, res.metric,
+                         ", ".join(f"{x * scale:.2f}" for x in curve))
+                waiting_logged = False
+            if extra.once or finished:
+                if finished and not extra.once:
+                    log.info("training finished and every checkpoint is validated")
+                break
+            if not waiting_logged:
+                log.info("waiting for new checkpoints in %s (checking every %.0f s until "
+                         "training writes %s; Ctrl-C to stop)", run_dir, poll,
+                         "finished.json")
+                waiting_logged = True
+            time.sleep(poll)
+    except DataError as e:
+        return _fail(str(e))
+    except KeyboardInterrupt:
+        log.warning("validation of %s interrupted; %d checkpoint(s) validated (in %s)",
+                    run_dir, len(done), done_file)
+        return 130
+    finally:
+        writer.close()
+    if not done and not failed:
+        names = [p.name for _, p in checkpoint_dirs(run_dir)]
+        return _fail(f"no checkpoint to validate in {run_dir}"
+                     + (f" (folders without state.json: {', '.join(names)})" if names else
+                        " (training has not saved one yet)"))
+    if failed:
+        return _fail(f"{len(failed)} checkpoint(s) of {run_dir} could not be validated: "
+                     + "; ".join(f"{k}: {v}" for k, v in failed.items()))
     return 0
+
+
+def quiet_tensorflow_import() -> None:
+    """Import TensorFlow (when installed) with the process's stderr held back, so its C++
+    start-up notices (absl's "log messages before absl::InitializeLog()" and oneDNN's, printed
+    while the libraries load, whatever ``TF_CPP_MIN_LOG_LEVEL`` says) do not bury the script's
+    own lines. If the import fails, what it printed is shown, then the error is raised."""
+    import importlib.util
+    import tempfile
+
+    if "tensorflow" in sys.modules or importlib.util.find_spec("tensorflow") is None:
+        return
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as held:
+        saved = os.dup(2)
+        os.dup2(held.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            held.seek(0)
+            sys.stderr.write(held.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def run_script(kind: str, what: str) -> None:

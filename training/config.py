@@ -34,7 +34,7 @@ import logging
 import os
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,16 @@ logger = logging.getLogger(__name__)
 
 #: Name used in error messages for values given on the command line.
 CLI_SOURCE = "command line"
+
+#: Keys of the release's argument files that do nothing in this project: read from files (the
+#: release's ``args_*.json`` and older runs' ``args.json`` hold them) and ignored; refused on
+#: the command line with what to use instead.
+IGNORED_KEYS = {
+    "run_trace": "profile a training step with benchmarks/bm_profile_step.py",
+    "vis": "the test scripts save pictures with --contact_sheet N and --save_preds N",
+    "test_set_file": "the evaluated models are the split file's, their views fixed by "
+                     "--eval_seed",
+}
 
 
 class ConfigError(ValueError):
@@ -92,7 +102,6 @@ class Args:
                             "e.g. mvnet-100000.", group="run")
     loglevel: str = _arg("info", "Logging level.",
                          choices=("debug", "info", "warning", "error", "critical"), group="run")
-    run_trace: bool = _arg(False, "Record a profiler trace at summary steps.", group="run")
     rng_seed: int = _arg(0, "Seed of everything random in training (weights init, model "
                          "order, training views).", minimum=0, group="run")
 
@@ -188,12 +197,9 @@ class Args:
     result_file: str | None = _arg(None, "Test: write the results table to this file (.txt "
                                    "and .json); refused if either exists (results never "
                                    "overwrite a table).", group="eval")
-    test_set_file: str | None = _arg(None, "Test (depth): write the evaluated synset, model "
-                                     "and view ids to this file.", group="eval")
     savedir: str | None = _arg(None, "Test: folder for the result tables, saved predictions "
                                "and contact sheets (None: the run folder, or results/<name>/ "
                                "for a shipped model folder).", group="eval")
-    vis: bool = _arg(False, "Test: save visualisations of predictions.", group="eval")
 
     def __post_init__(self) -> None:
         values = {}
@@ -314,6 +320,9 @@ def _suggest(key: str) -> str:
 
 
 def _unknown_key(source: str, key: str) -> ConfigError:
+    if key in IGNORED_KEYS:
+        return ConfigError(f"{source}: '{key}' is a release argument this project does not "
+                           f"use ({IGNORED_KEYS[key]})")
     return ConfigError(f"{source}: unknown argument '{key}'{_suggest(key)}")
 
 
@@ -448,6 +457,10 @@ def _read_args_file(path: Path) -> dict[str, Any]:
 def _apply(values: dict[str, Any], layer: Mapping[str, Any], source: str) -> None:
     specs = _specs()
     for key, value in layer.items():
+        if key in IGNORED_KEYS and source != CLI_SOURCE:
+            logger.debug("%s: ignoring the release argument '%s' (%s)", source, key,
+                         IGNORED_KEYS[key])
+            continue
         if key not in specs:
             raise _unknown_key(source, key)
         values[key] = _coerce(value, specs[key], source, key)
@@ -527,11 +540,16 @@ _GROUP_TITLES = {"run": "run", "data": "data", "model": "model", "optim": "optim
                  "eval": "evaluation"}
 
 
-def add_args_to_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def add_args_to_parser(parser: argparse.ArgumentParser,
+                       hide: Collection[str] = ()) -> argparse.ArgumentParser:
     """Add a ``--<key>`` option for every schema key to ``parser``.
 
     Options keep the raw strings and default to "not given" (``argparse.SUPPRESS``), so that
     :func:`load_args` can apply them over the file with the right precedence and type checks.
+
+    Args:
+        parser: the parser to extend.
+        hide: keys left out of ``--help`` (still accepted: a script hides what it ignores).
 
     Returns:
         ``parser``.
@@ -548,7 +566,8 @@ def add_args_to_parser(parser: argparse.ArgumentParser) -> argparse.ArgumentPars
         if spec.choices:
             text += f" {{{', '.join(map(str, spec.choices))}}}"
         kwargs: dict[str, Any] = {"dest": spec.name, "default": argparse.SUPPRESS,
-                                  "help": text.replace("%", "%%"),
+                                  "help": argparse.SUPPRESS if spec.name in hide
+                                  else text.replace("%", "%%"),
                                   "metavar": spec.base.__name__.upper()}
         if spec.is_list:
             kwargs["nargs"] = "+"
@@ -579,35 +598,68 @@ def _cli_tokens_to_layer(tokens: list[str],
     return layer
 
 
+def _run_args_file(layer: Mapping[str, Any]) -> Path | None:
+    """The ``args.json`` of the run a command line points at, if any: ``--log`` (a run folder
+    or its parent, see :func:`training.runs.find_run`), else ``--ckpt`` (a checkpoint folder,
+    whose parent is the run, or a run folder)."""
+    from training.runs import ARGS_FILE, RunError, find_run
+
+    if "log" in layer:
+        log = _coerce(layer["log"], _specs()["log"], CLI_SOURCE, "log")
+        if log is None:
+            return None
+        try:
+            run = find_run(log)
+        except RunError:
+            return None  # the script reports it, with what to do
+        found = run / ARGS_FILE
+    elif "ckpt" in layer:
+        ckpt = _coerce(layer["ckpt"], _specs()["ckpt"], CLI_SOURCE, "ckpt")
+        if ckpt is None or not Path(ckpt).is_dir():
+            return None
+        run = Path(ckpt) if (Path(ckpt) / ARGS_FILE).is_file() else Path(ckpt).parent
+        found = run / ARGS_FILE
+    else:
+        return None
+    if not found.is_file():
+        return None
+    logger.info("reading arguments of run %s from %s", run, found)
+    return found
+
+
 def parse_cli(argv: Sequence[str] | None = None, *, description: str | None = None,
               defaults: Mapping[str, Any] | None = None,
               extra: Callable[[argparse.ArgumentParser], None] | None = None,
+              hide: Collection[str] = (), unused: Collection[str] = (),
               ) -> tuple[Args, argparse.Namespace]:
     """Parse a script's command line into :class:`Args` (the one call a script makes).
 
-    The file is ``--argsjs`` if given, else ``<--log>/args.json`` if ``--log`` is given and
-    that file exists (release behaviour for val/test scripts), else none.
+    The file is ``--argsjs`` if given, else the ``args.json`` of the run that ``--log`` (the run
+    folder or its parent; release behaviour for val/test scripts) or else ``--ckpt`` (a
+    checkpoint folder of the run) points at, if it has one, else none.
 
     Args:
         argv: tokens (default ``sys.argv[1:]``).
         description: the script's ``--help`` description.
         defaults: the script's own defaults (e.g. ``{"split": "val"}``), below the file.
         extra: adds script-only options to the parser (not part of :class:`Args`).
+        hide: keys left out of ``--help`` (still accepted).
+        unused: keys the script does not use: a warning names them when given.
 
     Returns:
         ``(args, extra_namespace)``: the validated arguments and the script-only options
         (an empty namespace when ``extra`` is None).
 
     Exits:
-        with status 2 and the :class:`ConfigError` message on stderr for any invalid input
-        (``argparse``'s behaviour), 0 after ``--help``.
+        with status 2 and one line on stderr (the :class:`ConfigError` message, then a pointer
+        to ``--help``; no usage dump) for any invalid input, 0 after ``--help``.
     """
     parser = argparse.ArgumentParser(description=description, allow_abbrev=False)
     extra_parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     if extra is not None:
         extra(parser)
         extra(extra_parser)
-    add_args_to_parser(parser)
+    add_args_to_parser(parser, hide)
     extra_dests = {a.dest for a in extra_parser._actions}
     try:
         known, rest = extra_parser.parse_known_args(argv)
@@ -619,14 +671,16 @@ def parse_cli(argv: Sequence[str] | None = None, *, description: str | None = No
         argsjs: str | os.PathLike | None = None
         if "argsjs" in layer:
             argsjs = _coerce(layer.pop("argsjs"), _specs()["argsjs"], CLI_SOURCE, "argsjs")
-        if argsjs is None and "log" in layer:
-            log = _coerce(layer["log"], _specs()["log"], CLI_SOURCE, "log")
-            if log is not None and (Path(log) / "args.json").is_file():
-                argsjs = Path(log) / "args.json"
-                logger.info("reading arguments of run %s from %s", log, argsjs)
+        if argsjs is None:
+            argsjs = _run_args_file(layer)
         args = _build(argsjs, layer, CLI_SOURCE, defaults)
     except ConfigError as e:
-        parser.error(str(e))
+        parser.exit(2, f"{parser.prog}: error: {e}\n({parser.prog} --help lists the "
+                    "arguments)\n")
+    ignored = sorted(k for k in layer if k in unused)
+    if ignored:
+        logger.warning("%s does not use %s (ignored)", parser.prog,
+                       ", ".join(f"--{k}" for k in ignored))
     extra_ns = argparse.Namespace(**{k: v for k, v in vars(known).items() if k in extra_dests
                                      and k != "help"})
     return args, extra_ns

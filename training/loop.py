@@ -3,8 +3,11 @@
 ``train(args, task)``:
 
 * makes a run directory ``<logdir>/<timestamp>/train`` holding ``args.json`` (the resolved
-  arguments), or resumes one (``--ckpt`` names a checkpoint; ``--log`` a run, whose latest
-  checkpoint is used);
+  arguments), or resumes one (``--ckpt`` names a checkpoint; ``--log`` a run or its parent,
+  whose newest *intact* checkpoint is used: broken ones are named and skipped, and a run is
+  never started over while it holds checkpoints); a resume keeps the run's arguments (a changed
+  image size, grid or network is refused, see :data:`RESUME_MAY_CHANGE`); a lock
+  (:class:`training.runs.RunLock`) keeps a second trainer out of a run;
 * builds the model, Adam (``lr``, ``beta1``) with the release's staircase exponential decay
   (``decay_rate`` every ``decay_steps``), compiles the training step (``tf.function`` or
   ``jax.jit`` through Keras, XLA if ``jit_compile``);
@@ -14,8 +17,12 @@
 * writes TensorBoard scalars (loss, learning rate, step time, metrics per number of views) and
   pictures every ``sum_iters``, shows a tqdm bar with loss and it/s, and saves
   ``mvnet-<iteration>`` every ``ckpt_iters`` and at the end (atomically);
-* stops at a non-finite loss with a clear message, without saving the broken weights: the last
-  good checkpoint stays the newest;
+* stops at a non-finite loss, or at weights that are not finite or have exploded (checked
+  before every checkpoint), with a clear message, without saving the broken weights: the last
+  good checkpoint stays the newest; warns when the loss diverges;
+* on SIGINT (Ctrl-C) or SIGTERM (what cluster schedulers send before killing) finishes the
+  iteration in progress, saves a checkpoint there and stops (a second Ctrl-C stops at once);
+* a new run that fails before it has written anything leaves no folder behind;
 * with ``max_minutes``, stops after that much wall time with a checkpoint (no ``finished.json``:
   the run is resumable with ``--log``), for time-limited machines and cluster jobs.
 """
@@ -26,6 +33,8 @@ import json
 import logging
 import math
 import os
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,14 +48,17 @@ from tqdm import tqdm
 
 from data.io import read_json, write_json
 from training.checkpoint import (
+    CheckpointError,
     copy_matching_weights,
-    latest_checkpoint,
+    latest_intact_checkpoint,
     load_checkpoint,
     resolve_checkpoint,
     save_checkpoint,
+    verify_checkpoint,
 )
-from training.config import Args, save_args
+from training.config import Args, ConfigError, load_args, save_args
 from training.precision import fast_precision, resolve_precision
+from training.runs import ARGS_FILE, RunLock, find_run, remove_if_unused
 from training.summaries import SummaryWriter
 from training.tasks import Task, model_inputs
 
@@ -56,8 +68,35 @@ log = logging.getLogger(__name__)
 FINISHED = "finished.json"
 
 
+#: Keys a resumed run may give anew: they do not change what the run computes (niters, how
+#: often to save, the input pipeline's threads, the compute precision, evaluation settings...)
+#: or are deliberate changes of its optimisation (logged, and recorded in ``args.json``).
+#: Every other key (image size, grid, networks, batch, data, seed, loss) must match the run's
+#: ``args.json``.
+RESUME_MAY_CHANGE = frozenset({
+    "argsjs", "log", "ckpt", "logdir", "loglevel", "init_from", "niters", "ckpt_iters",
+    "sum_iters", "max_minutes", "prefetch_threads", "queue_size", "loader", "precision",
+    "jit_compile", "lr", "beta1", "adam_epsilon", "decay_rate", "decay_steps",
+    "val_split_file", "test_split_file", "split", "val_batch_size", "val_im_batch",
+    "test_batch_size", "test_im_batch", "eval_thresh", "eval_seed", "sleep_time",
+    "result_file", "savedir"})
+#: Keys that describe one invocation, never recorded in a run's ``args.json`` on resume.
+_PER_CALL = frozenset({"argsjs", "log", "ckpt", "init_from"})
+#: The loss counts as diverging when its running mean exceeds its best by this factor.
+DIVERGENCE_FACTOR = 100.0
+
+
 class TrainingError(RuntimeError):
     """Training cannot go on (e.g. a non-finite loss); the message says what to do."""
+
+
+class Interrupted(TrainingError):
+    """Training stopped on a signal; the message names the run, the iteration and the
+    checkpoint saved. ``exit_code`` is 128 + the signal number (130 for Ctrl-C)."""
+
+    def __init__(self, message: str, signum: int) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + int(signum)
 
 
 @dataclass
@@ -71,6 +110,7 @@ class TrainResult:
         losses: training loss of every iteration run in this call, in order.
         checkpoint: the last checkpoint written (or restored).
         stopped_early: ``max_minutes`` ran out before ``niters`` (the run is resumable).
+        diverged: the loss diverged (see :data:`DIVERGENCE_FACTOR`); a warning was logged.
     """
 
     run_dir: Path
@@ -79,6 +119,7 @@ class TrainResult:
     losses: list[float] = field(default_factory=list)
     checkpoint: Path | None = None
     stopped_early: bool = False
+    diverged: bool = False
 
 
 def new_run_dir(logdir: str | os.PathLike) -> Path:
@@ -141,17 +182,104 @@ def compile_model(model: keras.Model, task: Task, args: Args,
     optimizer.build(model.trainable_variables)
 
 
-def _resolve_run(args: Args) -> tuple[Path, Path | None]:
-    """(run directory, checkpoint to resume from or None)."""
+def _resolve_run(args: Args) -> tuple[Path, Path | None, bool]:
+    """(run directory, checkpoint to resume from or None, whether the run is new)."""
     if args.ckpt:
-        ckpt = resolve_checkpoint(args.ckpt, args.log)
-        return ckpt.parent, ckpt
+        base = find_run(args.log) if args.log else None
+        ckpt = resolve_checkpoint(args.ckpt, base)
+        verify_checkpoint(ckpt)  # asked for by name: a broken one is an error, not a fallback
+        return ckpt.parent, ckpt, False
     if args.log:
-        run = Path(args.log)
-        if not run.is_dir():
-            raise TrainingError(f"--log {run} is not a run directory")
-        return run, latest_checkpoint(run)
-    return new_run_dir(args.logdir), None
+        run = find_run(args.log)
+        ckpt, skipped = latest_intact_checkpoint(run)
+        for path, why in skipped:
+            log.warning("skipping broken checkpoint %s: %s (left on disk)", path, why)
+        if ckpt is None and skipped:
+            why = "; ".join(f"{p.name}: {w}" for p, w in skipped)
+            raise TrainingError(
+                f"run {run} has no intact checkpoint ({why}); "
+                "nothing was changed. Restore a checkpoint, or start a new run with --logdir "
+                f"(--init_from can warm-start it from another run).")
+        if ckpt is None:
+            log.info("run %s has no checkpoint yet: starting it from iteration 0", run)
+        return run, ckpt, False
+    return new_run_dir(args.logdir), None, True
+
+
+def _check_resume_args(args: Args, run_dir: Path) -> None:
+    """Compare a resume's arguments with the run's ``args.json``: refuse changes outside
+    :data:`RESUME_MAY_CHANGE`, record allowed ones (logged) in ``args.json``."""
+    path = run_dir / ARGS_FILE
+    if not path.is_file():
+        log.warning("run %s has no %s: writing the arguments of this resume", run_dir,
+                    ARGS_FILE)
+        save_args(args.replace(**{k: None for k in _PER_CALL}), path)
+        return
+    try:
+        recorded = load_args(path).to_dict()
+    except ConfigError as e:
+        raise TrainingError(f"cannot resume run {run_dir}: {e}") from None
+    given = args.to_dict()
+    changed = {k: (recorded[k], given[k]) for k in given
+               if k not in _PER_CALL and recorded.get(k) != given[k]}
+    refused = {k: v for k, v in changed.items() if k not in RESUME_MAY_CHANGE}
+    if refused:
+        shown = ", ".join(f"--{k} {json.dumps(new)} (the run has {json.dumps(old)})"
+                          for k, (old, new) in refused.items())
+        raise TrainingError(
+            f"cannot resume run {run_dir} with {shown}: a run keeps the arguments it started "
+            f"with ({path}). Drop the flag(s), or start a new run with --logdir (and "
+            f"--init_from {run_dir} to warm-start it).")
+    if changed:
+        log.info("resume changes %s in %s", ", ".join(
+            f"{k} {json.dumps(old)} -> {json.dumps(new)}" for k, (old, new) in changed.items()),
+            path)
+        save_args(load_args(path, {k: new for k, (_, new) in changed.items()}), path)
+
+
+class DivergenceWatch:
+    """Tells when a training loss diverges: its running mean (``ema``, factor 0.9 per
+    iteration) exceeds :data:`DIVERGENCE_FACTOR` times the lowest running mean seen after a
+    warm-up of ``warmup`` iterations (``best``)."""
+
+    def __init__(self, warmup: int = 10) -> None:
+        self.warmup, self.count = warmup, 0
+        self.ema, self.best = math.nan, math.inf
+
+    def update(self, loss: float) -> bool:
+        """Add one iteration's loss; True while the loss is diverging."""
+        self.count += 1
+        self.ema = loss if self.count == 1 else 0.9 * self.ema + 0.1 * loss
+        if self.count <= self.warmup:
+            return False
+        self.best = min(self.best, self.ema)
+        return self.ema > DIVERGENCE_FACTOR * self.best
+
+
+class _SignalStop:
+    """SIGINT/SIGTERM handlers for the training loop: the first signal asks the loop to stop
+    after the iteration in progress (with a checkpoint); a second Ctrl-C stops at once.
+    Installed only in the main thread; the previous handlers come back on :meth:`restore`."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self._old: dict[int, Any] = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        self.signum = signum
+        log.warning("%s received: finishing this iteration, saving a checkpoint and stopping "
+                    "(Ctrl-C again stops at once, without a checkpoint)",
+                    signal.Signals(signum).name)
+
+    def restore(self) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old = {}
 
 
 def train(args: Args, task: Task, progress: bool = True,
@@ -168,13 +296,40 @@ def train(args: Args, task: Task, progress: bool = True,
         A :class:`TrainResult`.
 
     Raises:
-        TrainingError: non-finite loss (nothing is saved for that iteration) or a bad run dir.
-        training.checkpoint.CheckpointError: the checkpoint to resume is missing or mismatched.
+        TrainingError: non-finite loss or weights (nothing is saved for that iteration), a
+            checkpoint that cannot be written (e.g. a full disk), a resume with changed
+            arguments or without an intact checkpoint; :class:`Interrupted` after a signal.
+        training.runs.RunError: ``--log`` is not a run, or another trainer holds it.
+        training.checkpoint.CheckpointError: the checkpoint to resume is missing, broken or
+            mismatched.
         data.io.DataError: the data is missing or malformed (names the file).
     """
+    run_dir, ckpt, created = _resolve_run(args)
+    lock = RunLock(run_dir).acquire()
+    result = TrainResult(run_dir=run_dir, start=0, iteration=0, checkpoint=ckpt)
+    try:
+        if not created:
+            _check_resume_args(args, run_dir)
+        _train(args, task, result, created, progress, on_step)
+    except BaseException as e:
+        lock.release()
+        if created and remove_if_unused(run_dir):
+            log.info("removed the new run folder %s (nothing was written to it)", run_dir)
+        if isinstance(e, KeyboardInterrupt):  # before the loop's own handlers were installed
+            raise Interrupted(f"interrupted before training started (run {run_dir}"
+                              f"{'' if run_dir.exists() else ', removed'})",
+                              signal.SIGINT) from None
+        raise
+    lock.release()
+    return result
+
+
+def _train(args: Args, task: Task, result: TrainResult, created: bool, progress: bool,
+           on_step: Callable[[int, float], None] | None) -> None:
+    """The body of :func:`train`, inside the run's lock; fills ``result``."""
     from data.stream import make_loader
 
-    run_dir, ckpt = _resolve_run(args)
+    run_dir, ckpt = result.run_dir, result.checkpoint
     keras.utils.set_random_seed(args.rng_seed)
     if args.precision == "auto":
         prec, why = fast_precision()
@@ -190,8 +345,9 @@ def train(args: Args, task: Task, progress: bool = True,
         start = int(state["iteration"])
         log.info("resumed %s from %s (iteration %d)", task.kind, ckpt, start)
     else:
-        save_args(args, run_dir / "args.json")
-        log.info("new %s run in %s", task.kind, run_dir)
+        if created:
+            save_args(args, run_dir / ARGS_FILE)
+            log.info("new %s run in %s", task.kind, run_dir)
         if args.init_from:
             init = resolve_checkpoint(args.init_from)  # a checkpoint, or a run's latest
             source_args = read_json(init.parent / "args.json")
@@ -199,10 +355,31 @@ def train(args: Args, task: Task, progress: bool = True,
             log.info("initialised %d of %d variables from %s (the other %d keep their "
                      "initialisation: %s)", len(copied), len(model.weights), init, len(kept),
                      ", ".join(kept[:4]) + (" ..." if len(kept) > 4 else ""))
-    result = TrainResult(run_dir=run_dir, start=start, iteration=start, checkpoint=ckpt)
+    result.start = result.iteration = start
     if start >= args.niters:
         log.info("nothing to do: checkpoint iteration %d >= niters %d", start, args.niters)
-        return result
+        return
+
+    def last_good() -> str:
+        path, _ = latest_intact_checkpoint(run_dir)
+        return str(path) if path is not None else "none"
+
+    def save(it: int) -> Path:
+        try:
+            return save_checkpoint(run_dir, it, model, saved_optimizer(optimizer),
+                                   state={"data_step": it, "rng_seed": args.rng_seed,
+                                          "task": task.kind})
+        except CheckpointError as e:
+            raise TrainingError(
+                f"training diverged by iteration {it}: {e}. Nothing was saved for it; last "
+                f"good checkpoint: {last_good()}. Resume from it with --log {run_dir} and a "
+                "lower --lr.") from None
+        except OSError as e:
+            raise TrainingError(
+                f"could not write checkpoint mvnet-{it} in {run_dir}: "
+                f"{e.strerror or e}{f' ({e.filename})' if e.filename else ''}. Nothing "
+                f"half-written was left; the newest checkpoint is {last_good()}. Free some "
+                f"space, then resume with --log {run_dir}.") from None
 
     loader = make_loader(args, "train", with_depth=task.target == "depth")
     batches = loader.iterate(start)
@@ -210,7 +387,9 @@ def train(args: Args, task: Task, progress: bool = True,
     t_start = time.monotonic()
     bar = tqdm(total=args.niters, initial=start, desc=f"train {task.kind}", unit="it",
                disable=not progress, dynamic_ncols=True)
-    ema_loss = None
+    watch = DivergenceWatch()
+    stop = _SignalStop()
+    it = start
     try:
         for it in range(start + 1, args.niters + 1):
             batch = to_backend(next(batches))
@@ -220,15 +399,19 @@ def train(args: Args, task: Task, progress: bool = True,
             loss = float(logs["loss"])
             dt = time.perf_counter() - t0
             if not math.isfinite(loss):
-                last = latest_checkpoint(run_dir)
                 raise TrainingError(
                     f"loss is {loss} at iteration {it}; training stopped and nothing was saved "
-                    f"for this iteration. Last good checkpoint: {last or 'none'}. Try a lower "
-                    f"--lr, or resume with --ckpt {last.name if last else '<ckpt>'}.")
+                    f"for this iteration. Last good checkpoint: {last_good()}. Try a lower "
+                    f"--lr: resume from it with --log {run_dir} --lr <lower>.")
             result.losses.append(loss)
             result.iteration = it
-            ema_loss = loss if ema_loss is None else 0.9 * ema_loss + 0.1 * loss
-            bar.set_postfix(loss=f"{ema_loss:.4f}", refresh=False)
+            if watch.update(loss) and not result.diverged:
+                result.diverged = True
+                log.warning("the loss is diverging: its running mean is %.4g at iteration %d, "
+                            "%.0fx its best (%.4g); training goes on (weights are checked "
+                            "before each checkpoint), but consider a lower --lr",
+                            watch.ema, it, watch.ema / watch.best, watch.best)
+            bar.set_postfix(loss=f"{watch.ema:.4f}", refresh=False)
             bar.update(1)
             if on_step is not None:
                 on_step(it, loss)
@@ -243,10 +426,14 @@ def train(args: Args, task: Task, progress: bool = True,
                 summaries.flush()
             out_of_time = (args.max_minutes > 0
                            and time.monotonic() - t_start > 60.0 * args.max_minutes)
-            if it % args.ckpt_iters == 0 or it == args.niters or out_of_time:
-                result.checkpoint = save_checkpoint(
-                    run_dir, it, model, saved_optimizer(optimizer),
-                    state={"data_step": it, "rng_seed": args.rng_seed, "task": task.kind})
+            if (it % args.ckpt_iters == 0 or it == args.niters or out_of_time
+                    or stop.signum is not None):
+                result.checkpoint = save(it)
+            if stop.signum is not None:
+                name = signal.Signals(stop.signum).name
+                raise Interrupted(f"stopped by {name} at iteration {it} of run {run_dir}: "
+                                  f"saved {result.checkpoint}; resume with --log {run_dir}",
+                                  stop.signum)
             if out_of_time and it < args.niters:
                 result.stopped_early = True
                 log.info("max_minutes %.1f reached at iteration %d: saved %s; resume with "
@@ -256,10 +443,14 @@ def train(args: Args, task: Task, progress: bool = True,
             write_json(run_dir / FINISHED, {"iteration": result.iteration,
                                             "checkpoint": result.checkpoint.name
                                             if result.checkpoint else None})
+    except KeyboardInterrupt:
+        raise Interrupted(f"interrupted at iteration {it} of run {run_dir} (second Ctrl-C: "
+                          f"no checkpoint for it); the newest checkpoint is {last_good()}; "
+                          f"resume with --log {run_dir}", signal.SIGINT) from None
     finally:
+        stop.restore()
         bar.close()
         summaries.close()
-    return result
 
 
 def load_trained(args: Args, task: Task, run_dir: str | os.PathLike | None,

@@ -112,7 +112,7 @@ def tf1_checkpoints(folder: str | os.PathLike) -> list[tuple[int, Path]]:
 
 def is_release_folder(folder: str | os.PathLike) -> bool:
     """Whether ``folder`` holds release (TF1) checkpoints and none of this project's."""
-    from training.checkpoint import list_checkpoints
+    from training.runs import list_checkpoints
 
     return bool(tf1_checkpoints(folder)) and not list_checkpoints(folder)
 
@@ -440,7 +440,7 @@ def ensure_converted(folder: str | os.PathLike, ckpt: str | os.PathLike | None,
     """
     prefix = resolve_release_checkpoint(folder, ckpt)
     run = cache_dir(folder, cache_root)
-    from training.checkpoint import list_checkpoints
+    from training.runs import list_checkpoints
 
     for _, path in list_checkpoints(run):
         state = read_json(path / "state.json")

@@ -11,6 +11,7 @@ import pytest
 
 from training.config import (
     CLI_SOURCE,
+    IGNORED_KEYS,
     Args,
     ConfigError,
     add_args_to_parser,
@@ -46,7 +47,7 @@ def test_schema_complete():
                "rng_seed", "ray_samples", "proj_x", "sepup", "im_skip", "ckpt", "loglevel",
                "run_trace", "log", "eval_thresh", "split", "result_file", "val_split_file",
                "test_split_file", "val_batch_size", "test_batch_size", "test_im_batch"}
-    assert release <= set(specs)
+    assert release <= set(specs) | set(IGNORED_KEYS)
     assert {"data_root", "queue_size", "loss", "im_channels", "grid_channels"} <= set(specs)
 
 
@@ -99,8 +100,9 @@ def test_argsjs_from_overrides_and_recorded(tmp_path):
 
 def test_cli_value_syntax():
     a = load_args(None, ["--sepup", "false", "--im_skip", "--eval_thresh", "0.3,0.5",
-                         "--ckpt", "none", "--lr=0.01", "--run_trace", "yes"])
-    assert a.sepup is False and a.im_skip is True and a.run_trace is True
+                         "--ckpt", "none", "--lr=0.01"])
+    assert a.sepup is False and a.im_skip is True
+    assert load_args(None, ["--sepup", "yes"]).sepup is True
     assert a.eval_thresh == (0.3, 0.5) and a.ckpt is None and a.lr == 0.01
     assert load_args(None, ["--eval_thresh", "[0.2, 0.6]"]).eval_thresh == (0.2, 0.6)
     assert load_args(None, ["--eval_thresh", "0.2", "0.7"]).eval_thresh == (0.2, 0.7)
@@ -332,3 +334,23 @@ def test_default_args_build_the_release_models():
     assert defaults == lsm_config(model_config(load_args(DLSM)))
     assert defaults["sepup"] is True and defaults["im_skip"] is True
     assert build_model("dlsm", defaults).count_params() == 3_890_722
+
+
+def test_release_keys_that_do_nothing_are_read_from_files_and_refused_on_the_command_line(
+        tmp_path):
+    path = write(tmp_path, {"run_trace": True, "vis": True, "test_set_file": "x.txt",
+                            "niters": 7})
+    assert load_args(path).niters == 7
+    assert not {"run_trace", "vis", "test_set_file"} & set(load_args(path).to_dict())
+    with pytest.raises(ConfigError, match=r"'vis' is a release argument this project does not "
+                       r"use \(the test scripts save pictures with --contact_sheet"):
+        load_args(None, ["--vis", "true"])
+
+
+def test_argument_errors_are_one_line_without_a_usage_dump(capsys):
+    with pytest.raises(SystemExit) as e:
+        parse_cli(["--batchsize", "2"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "usage:" not in err
+    assert err.splitlines()[0].endswith("unknown argument 'batchsize'; did you mean "
+                                        "'batch_size'?")
