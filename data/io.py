@@ -219,8 +219,9 @@ def _read_png(path: Path, what: str, bit_depth: int, colour_type: int,
         arr = np.asarray(im)
     except Exception as e:  # PIL raises several types for corrupt image data
         raise DataError(f"corrupt or truncated PNG: {path} ({e})") from e
-    channels = 4 if colour_type == 6 else 1
-    want = (height, width, 4) if channels == 4 else (height, width)
+    if bit_depth == 16 and arr.dtype == np.int32:  # PIL versions that decode 16-bit as "I"
+        arr = arr.astype(np.uint16)
+    want = (height, width, 4) if colour_type == 6 else (height, width)
     if arr.shape != want or arr.dtype != (np.uint8 if bit_depth == 8 else np.uint16):
         raise DataError(f"corrupt PNG: {path} (decoded to {arr.shape} {arr.dtype}, "
                         f"expected {want})")
