@@ -22,7 +22,9 @@ either
     reader's own checks: finite cameras, a proper K, a rotation, the object in front; voxels
     0/1 of the right shape), and the loaders must return exactly what the reader returns.
 
-The number of cases is counted and checked (hundreds); the test prints nothing.
+The number of cases is counted and checked (hundreds); the test prints nothing. Only files the
+loaders read are fuzzed: argument files (``args.json``, validated by :mod:`training.config`)
+and the builder's ``dataset.json`` / ``params.json`` are not part of what a loader reads.
 """
 
 from __future__ import annotations
