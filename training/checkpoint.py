@@ -78,12 +78,12 @@ def _variable_list(model: keras.Model) -> list[list[Any]]:
 
 def _checkpoint_bytes(model: keras.Model,
                       optimizer: keras.optimizers.Optimizer | None) -> int:
-    """An upper estimate of a checkpoint's size on disk (raw arrays plus HDF5 overhead)."""
-    n = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in model.weights)
-    if optimizer is not None:
-        n += sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize
-                 for v in optimizer.variables)
-    return int(n * 1.05) + (1 << 20)
+    """An estimate of a checkpoint's size on disk: the raw arrays plus about 1 KiB of HDF5 or
+    zip overhead per variable (measured: 10% above the real size for the tiny model)."""
+    variables = list(model.weights) + (list(optimizer.variables) if optimizer is not None
+                                       else [])
+    n = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
+    return int(n * 1.02) + 1024 * len(variables) + (64 << 10)
 
 
 def save_checkpoint(run_dir: str | os.PathLike, iteration: int, model: keras.Model,

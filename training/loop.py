@@ -22,7 +22,7 @@
   good checkpoint stays the newest; warns when the loss diverges;
 * on SIGINT (Ctrl-C) or SIGTERM (what cluster schedulers send before killing) finishes the
   iteration in progress, saves a checkpoint there and stops (a second Ctrl-C stops at once);
-* a new run that fails before it has written anything leaves no folder behind;
+* a new run that fails before its first training step leaves no folder behind;
 * with ``max_minutes``, stops after that much wall time with a checkpoint (no ``finished.json``:
   the run is resumable with ``--log``), for time-limited machines and cluster jobs.
 """
@@ -58,7 +58,13 @@ from training.checkpoint import (
 )
 from training.config import Args, ConfigError, load_args, save_args
 from training.precision import fast_precision, resolve_precision
-from training.runs import ARGS_FILE, RunLock, find_run, remove_if_unused
+from training.runs import (
+    ARGS_FILE,
+    RunLock,
+    find_run,
+    remove_if_unused,
+    remove_stale_temporaries,
+)
 from training.summaries import SummaryWriter
 from training.tasks import Task, model_inputs
 
@@ -309,11 +315,12 @@ def train(args: Args, task: Task, progress: bool = True,
     result = TrainResult(run_dir=run_dir, start=0, iteration=0, checkpoint=ckpt)
     try:
         if not created:
+            remove_stale_temporaries(run_dir)
             _check_resume_args(args, run_dir)
         _train(args, task, result, created, progress, on_step)
     except BaseException as e:
         lock.release()
-        if created and remove_if_unused(run_dir):
+        if created and not result.losses and remove_if_unused(run_dir):
             log.info("removed the new run folder %s (nothing was written to it)", run_dir)
         if isinstance(e, KeyboardInterrupt):  # before the loop's own handlers were installed
             raise Interrupted(f"interrupted before training started (run {run_dir}"

@@ -156,6 +156,30 @@ class RunLock:
         self.release()
 
 
+def remove_stale_temporaries(run_dir: str | os.PathLike) -> list[str]:
+    """Remove what killed writers left in a run folder: checkpoint folders being assembled
+    (``.mvnet-<n>.tmp-<pid>``) and atomic-write temporaries (``.<name>.<random>.tmp``).
+
+    Call it only while holding the run's :class:`RunLock` (then no one else is writing).
+    Returns the names removed.
+    """
+    import shutil
+
+    removed = []
+    for p in Path(run_dir).iterdir():
+        if p.name.startswith(f".{PREFIX}-") and ".tmp-" in p.name and p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        elif p.name.startswith(".") and p.name.endswith(".tmp") and p.is_file():
+            p.unlink()
+        else:
+            continue
+        removed.append(p.name)
+    if removed:
+        log.info("removed %d temporary file(s) of an interrupted writer in %s: %s", len(removed),
+                 run_dir, ", ".join(removed))
+    return removed
+
+
 def remove_if_unused(run_dir: str | os.PathLike) -> bool:
     """Remove a run folder that a failed start left without results.
 
@@ -301,4 +325,5 @@ def resolve_checkpoint(ckpt: str | os.PathLike, run_dir: str | os.PathLike | Non
 __all__ = ["ARGS_FILE", "CHECKPOINT_NAME", "LOCK_FILE", "PREFIX", "CheckpointError", "RunError",
            "RunLock", "checkpoint_dirs", "checkpoint_path", "checkpoint_problem", "find_run",
            "is_run", "latest_checkpoint", "latest_intact_checkpoint", "list_checkpoints",
-           "remove_if_unused", "resolve_checkpoint", "verify_checkpoint"]
+           "remove_if_unused", "remove_stale_temporaries", "resolve_checkpoint",
+           "verify_checkpoint"]
