@@ -2,7 +2,7 @@
 
 Importing the package sets ``TF_CPP_MIN_LOG_LEVEL=2`` (unless it is set) before TensorFlow is
 imported, which quiets TensorFlow's C++ logging; the notices it prints while its libraries
-load are held back by :func:`training.cli.quiet_tensorflow_import`.
+load are held back by :func:`training.quiet.quiet_tensorflow_import`.
 """
 
 import os

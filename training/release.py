@@ -173,6 +173,9 @@ def read_tf1_checkpoint(prefix: str | os.PathLike) -> dict[str, np.ndarray]:
                            f"<prefix>.data-00000-of-00001)")
     try:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        from training.quiet import quiet_tensorflow_import
+
+        quiet_tensorflow_import()
         import tensorflow as tf
     except ImportError:
         raise ReleaseError(
@@ -509,5 +512,20 @@ def redirect_argv(argv: Sequence[str] | None, kind: str, purpose: str) -> list[s
             skip = "=" not in t and i + 1 < len(tokens)
             continue
         out.append(t)
+    if purpose == "train":
+        _record_overrides(run, out)
     out += ["--log", new_log] + (["--ckpt", new_ckpt] if new_ckpt else [])
     return out
+
+
+def _record_overrides(run: Path, tokens: list[str]) -> None:
+    """Write the command line's arguments into a new continuation run's ``args.json``: the run
+    starts with them (data, batch, schedule...), so the resume that follows sees no change.
+    Invalid arguments are left for the script's own parser to report."""
+    from training.config import ConfigError, load_args, save_args
+
+    try:
+        args = load_args(run / "args.json", tokens)
+    except ConfigError:
+        return
+    save_args(args.replace(argsjs=None, log=None, ckpt=None), run / "args.json")
