@@ -128,17 +128,38 @@ class TrainResult:
     diverged: bool = False
 
 
-def new_run_dir(logdir: str | os.PathLike) -> Path:
-    """A fresh ``<logdir>/<YYYY-MM-DD_HHMMSS>/train`` (suffixed if the second is taken)."""
+def new_run_dir(logdir: str | os.PathLike, args: Args | None = None) -> Path:
+    """A fresh ``<logdir>/<YYYY-MM-DD_HHMMSS>/train`` (suffixed if the second is taken).
+
+    With ``args``, the run is created holding its ``args.json`` in one step: assembled in a
+    temporary dot-folder and renamed into place, so a kill at any moment leaves either no run
+    or a run that ``--log`` resumes.
+    """
     stamp = datetime.now().strftime("%Y-%m-%d_%H%M%S")
-    base = Path(logdir) / stamp
+    Path(logdir).mkdir(parents=True, exist_ok=True)
     n = 1
-    while base.exists():
-        base = Path(logdir) / f"{stamp}_{n}"
+    while True:
+        base = Path(logdir) / (stamp if n == 1 else f"{stamp}_{n}")
         n += 1
-    run = base / "train"
-    run.mkdir(parents=True)
-    return run
+        if base.exists():
+            continue
+        if args is None:
+            try:
+                (base / "train").mkdir(parents=True, exist_ok=False)
+            except FileExistsError:
+                continue
+            return base / "train"
+        tmp = base.parent / f".{base.name}.tmp-{os.getpid()}"
+        (tmp / "train").mkdir(parents=True, exist_ok=True)
+        save_args(args, tmp / "train" / ARGS_FILE)
+        try:
+            os.rename(tmp, base)  # fails if another process took the name meanwhile
+        except OSError:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+            continue
+        return base / "train"
 
 
 def make_optimizer(args: Args) -> keras.optimizers.Optimizer:
@@ -209,7 +230,7 @@ def _resolve_run(args: Args) -> tuple[Path, Path | None, bool]:
         if ckpt is None:
             log.info("run %s has no checkpoint yet: starting it from iteration 0", run)
         return run, ckpt, False
-    return new_run_dir(args.logdir), None, True
+    return new_run_dir(args.logdir, args), None, True
 
 
 def _check_resume_args(args: Args, run_dir: Path) -> None:
@@ -353,7 +374,6 @@ def _train(args: Args, task: Task, result: TrainResult, created: bool, progress:
         log.info("resumed %s from %s (iteration %d)", task.kind, ckpt, start)
     else:
         if created:
-            save_args(args, run_dir / ARGS_FILE)
             log.info("new %s run in %s", task.kind, run_dir)
         if args.init_from:
             init = resolve_checkpoint(args.init_from)  # a checkpoint, or a run's latest
