@@ -381,6 +381,16 @@ def val_main(kind: str, argv: Sequence[str] | None = None) -> int:
 
 
 def run_script(kind: str, what: str) -> None:
-    """Dispatch for the thin scripts: exits with the entry point's status."""
+    """Dispatch for the thin scripts: exits with the entry point's status. A file-system
+    error that reaches this far (a full disk while writing results, a folder without write
+    permission) is one error line naming the path, not a traceback."""
     fn = {"train": train_main, "val": val_main, "test": test_main}[what]
-    sys.exit(fn(kind))
+    try:
+        code = fn(kind)
+    except OSError as e:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                            datefmt="%H:%M:%S")
+        where = f" ({e.filename})" if e.filename else ""
+        code = _fail(f"{e.strerror or e}{where}: nothing partial was written (files are "
+                     "written atomically); fix this and run the same command again")
+    sys.exit(code)
