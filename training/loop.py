@@ -261,7 +261,8 @@ def _check_resume_args(args: Args, run_dir: Path) -> None:
         log.info("resume changes %s in %s", ", ".join(
             f"{k} {json.dumps(old)} -> {json.dumps(new)}" for k, (old, new) in changed.items()),
             path)
-        save_args(load_args(path, {k: new for k, (_, new) in changed.items()}), path)
+        updated = load_args(path, {k: new for k, (_, new) in changed.items()})
+        save_args(updated.replace(argsjs=recorded.get("argsjs")), path)  # keep its origin
 
 
 class DivergenceWatch:

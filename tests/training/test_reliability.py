@@ -160,10 +160,12 @@ def test_resume_refuses_changed_arguments_and_records_allowed_ones(tiny_root, ru
                        r"arguments"):
         train(tiny_args(tiny_root, run_copy.parent, niters=6, im_h=48, log=str(run_copy)),
               VLSM_TASK, progress=False)
+    origin = json.loads((run_copy / "args.json").read_text())["argsjs"]
     res = train(tiny_args(tiny_root, run_copy.parent, niters=5, ckpt_iters=5,
                           log=str(run_copy)), VLSM_TASK, progress=False)
     assert res.iteration == 5
-    assert json.loads((run_copy / "args.json").read_text())["niters"] == 5
+    recorded = json.loads((run_copy / "args.json").read_text())
+    assert recorded["niters"] == 5 and recorded["argsjs"] == origin
 
 
 def test_ckpt_alone_reads_its_runs_arguments(run_copy, tmp_path):
