@@ -187,8 +187,8 @@ def load_checkpoint(path: str | os.PathLike, model: keras.Model,
     if diffs:
         raise CheckpointError(
             f"checkpoint {path} does not match the model {type(model).__name__} "
-            f"({len(diffs)} differences; was it trained with other args?):\n  "
-            + "\n  ".join(diffs[:10]))
+            f"({len(diffs)} differences; was it trained with other args, or for the other "
+            f"task?): {'; '.join(diffs[:3])}{'; ...' if len(diffs) > 3 else ''}")
     try:
         model.load_weights(path / "model.weights.h5")
     except Exception as e:  # h5py / Keras errors on a file that passed the size checks

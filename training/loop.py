@@ -262,7 +262,8 @@ def _check_resume_args(args: Args, run_dir: Path) -> None:
             f"{k} {json.dumps(old)} -> {json.dumps(new)}" for k, (old, new) in changed.items()),
             path)
         updated = load_args(path, {k: new for k, (_, new) in changed.items()})
-        save_args(updated.replace(argsjs=recorded.get("argsjs")), path)  # keep its origin
+        origin = read_json(path).get("argsjs")  # the file the run started from, kept
+        save_args(updated.replace(argsjs=origin), path)
 
 
 class DivergenceWatch:
