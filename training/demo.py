@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from scipy.special import expit
 
 from data.layout import BACKGROUND_DEPTH, DataLayout, class_name, split_path
 
@@ -407,7 +408,7 @@ def predict(lsm: LSM, images: np.ndarray, K: np.ndarray, extrinsic: np.ndarray) 
     # D-LSM: the depth map of either depth head (ops.depth_head.depth_from_head)
     out = TASKS[lsm.kind].prediction(lsm.model(inputs, training=False))[0, ..., 0]
     if lsm.kind == "vlsm":
-        return (1.0 / (1.0 + np.exp(-out.astype(np.float64)))).astype(np.float32)
+        return expit(out.astype(np.float64)).astype(np.float32)
     return out.astype(np.float32)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import trimesh
 from PIL import Image
+from scipy.special import expit
 
 from data.io import atomic_write
 from data.layout import BACKGROUND_DEPTH
@@ -147,7 +148,7 @@ def save_prediction(kind: str, item: dict[str, Any], pred: np.ndarray, folder: P
     stem = f"{as_text(item['synset'])}_{as_text(item['model_id'])}"
     out = []
     if kind == "vlsm":
-        probs = 1.0 / (1.0 + np.exp(-pred[..., 0]))
+        probs = expit(pred[..., 0])
         p = folder / f"{stem}.npz"
         atomic_write(p, lambda f: np.savez_compressed(
             f, probs=probs.astype(np.float16), voxels=item["voxels"][..., 0].astype(np.uint8),
@@ -186,7 +187,7 @@ def contact_sheet(kind: str, entries: Sequence[dict[str, Any]], path: Path) -> P
         item, pred = e["item"], e["pred"]
         views = pictures.view_strip(item["images"][None])[0]
         if kind == "vlsm":
-            probs = 1.0 / (1.0 + np.exp(-pred))
+            probs = expit(pred)
             right = pictures.voxel_panels(probs[None], item["voxels"][None],
                                           scale=max(1, views.shape[0] // probs.shape[1]))[0]
         else:

@@ -13,6 +13,7 @@ from typing import Any
 
 import keras
 import numpy as np
+from scipy.special import expit
 
 from data.layout import BACKGROUND_DEPTH
 from training.config import Args
@@ -234,7 +235,7 @@ class Task:
         out = {"input_views": pictures.view_strip(images)}
         pred = self.prediction(pred)[:max_items]
         if self.kind == "vlsm":
-            probs = 1.0 / (1.0 + np.exp(-pred))
+            probs = expit(pred)
             gt = np.asarray(batch["voxels"])[:max_items]
             out["occupancy_pred_vs_gt"] = pictures.voxel_panels(probs, gt)
         else:
