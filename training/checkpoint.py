@@ -30,6 +30,7 @@ import numpy as np
 
 from data.io import read_json, write_json
 from training.runs import (  # noqa: F401 (the folder-level API, re-exported)
+    _FILES,
     PREFIX,
     CheckpointError,
     _sha256,
@@ -48,8 +49,6 @@ log = logging.getLogger(__name__)
 #: Largest absolute weight a checkpoint may hold: trained LSM weights stay below 1e2; a larger
 #: value means the optimisation exploded (e.g. a learning rate of 1e30).
 MAX_ABS_WEIGHT = 1e6
-#: The files of a checkpoint whose size and sha256 ``state.json`` records.
-_FILES = ("model.weights.h5", "optimizer.npz")
 
 
 def weights_problem(model: keras.Model,

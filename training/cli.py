@@ -26,7 +26,6 @@ from training.runs import (
     CheckpointError,
     RunError,
     checkpoint_dirs,
-    checkpoint_problem,
     find_run,
     list_checkpoints,
 )
@@ -57,7 +56,6 @@ EVAL_ONLY = frozenset({k for k, spec in schema().items() if spec.group == "eval"
 
 
 def _setup_logging(args: Args) -> None:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=getattr(logging, args.loglevel.upper()),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         datefmt="%H:%M:%S", force=True)
@@ -330,15 +328,11 @@ def val_main(kind: str, argv: Sequence[str] | None = None) -> int:
             todo = [(it, p) for it, p in list_checkpoints(run_dir)
                     if p.name not in done and p.name not in failed]
             for it, path in todo:
-                problem = checkpoint_problem(path)
-                if problem is None:
-                    try:
-                        model, _ = load_trained(args, task, run_dir, path)
-                    except CheckpointError as e:
-                        problem = str(e)
-                if problem is not None:
-                    failed[path.name] = problem
-                    log.warning("skipping %s: %s", path, problem)
+                try:  # load_checkpoint verifies the recorded sizes and checksums
+                    model, _ = load_trained(args, task, run_dir, path)
+                except CheckpointError as e:
+                    failed[path.name] = str(e)
+                    log.warning("skipping %s: %s", path, e)
                     continue
                 res = evaluate(args, task, model, "val", with_hull=False)
                 curve = res.mean()
