@@ -24,7 +24,7 @@ from bm_unproject import ROOT, main  # noqa: E402
 
 def project_case():
     sys.path.insert(0, ROOT)
-    from data.cameras import look_at as look_at_extrinsic
+    from geometry.camera import look_at as look_at_extrinsic
     from ops.project import project_rays
 
     rng = np.random.default_rng(0)

@@ -117,7 +117,7 @@ def random_batch(args, seed: int = 0) -> dict:
     degrees), 10% occupied voxels, depths in [1.5, 2.5]."""
     import numpy as np
 
-    from data.cameras import intrinsics, look_at
+    from geometry.camera import intrinsics, look_at
 
     b, v, h, w, n = args.batch_size, args.im_batch, args.im_h, args.im_w, args.nvox
     rng = np.random.default_rng(seed)

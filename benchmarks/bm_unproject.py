@@ -193,7 +193,7 @@ def main(case, title: str, argv=None) -> None:
 
 def unproject_case():
     sys.path.insert(0, ROOT)
-    from data.cameras import look_at as look_at_extrinsic
+    from geometry.camera import look_at as look_at_extrinsic
     from ops.unproject import unproject
 
     rng = np.random.default_rng(0)

@@ -31,8 +31,9 @@ from tabulate import tabulate
 from tqdm import tqdm
 
 from data import io
-from data.layout import BACKGROUND_DEPTH, IM_SIZE, N_VIEWS, VOXEL_SIZES, DataLayout, class_name
-from data.voxelize import GRID_RANGE, cell_centres
+from data.layout import IM_SIZE, N_VIEWS, VOXEL_SIZES, DataLayout, class_name
+from geometry.depth import foreground
+from geometry.grid import GRID_RANGE, cell_centres
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ def check_model(layout: DataLayout, synset: str, model: str,
                               f"{IM_SIZE}x{IM_SIZE}: {layout.render_path(synset, model, i)}")
             continue
         alpha = rgba[..., 3] > 127
-        fg = depth < BACKGROUND_DEPTH - 1e-3
+        fg = foreground(depth)
         mismatch = float(np.mean(alpha != fg))
         if mismatch > 0.001:
             rep.errors.append(f"view {i}: depth foreground and alpha differ on {mismatch:.2%} "

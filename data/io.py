@@ -1,6 +1,6 @@
 """Readers and writers for every file type of the release layout (see :mod:`data.layout`).
 
-Conventions (shared with :mod:`ops.camera`):
+Conventions (those of :mod:`geometry`):
 
 * Renders are RGBA PNGs; readers composite them on white and return float RGB in [0, 1].
 * Depth PNGs are uint16: scene units = value / 65535 * 10; background pixels hold 10
@@ -48,7 +48,8 @@ import numpy as np
 import scipy.io
 from PIL import Image
 
-from data.layout import BACKGROUND_DEPTH, DEPTH_MAX, DEPTH_SCALE
+from geometry.depth import BACKGROUND_DEPTH, DEPTH_MAX, DEPTH_SCALE
+from geometry.grid import stored_to_world, world_to_stored
 
 #: Largest allowed deviation of a camera rotation from orthonormality, ``max |R R^T - I|``, and
 #: of its determinant from +1 (unitless).
@@ -476,19 +477,6 @@ def read_camera(path: str | os.PathLike,
 # --------------------------------------------------------------------------------------------
 # Voxels
 # --------------------------------------------------------------------------------------------
-def stored_to_world(volume: np.ndarray) -> np.ndarray:
-    """Reorder a grid from the release's storage order to world ``[x, y, z]`` indexing.
-
-    Transposes axes (0, 2, 1), then flips the new axis 1. Input and output (N, N, N).
-    """
-    return np.flip(np.transpose(volume, (0, 2, 1)), axis=1)
-
-
-def world_to_stored(grid: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`stored_to_world`: (N, N, N) world ``[x, y, z]`` -> storage order."""
-    return np.transpose(np.flip(grid, axis=1), (0, 2, 1))
-
-
 def write_voxels(path: str | os.PathLike, grid: np.ndarray) -> None:
     """Write an occupancy grid given in world ``[x, y, z]`` indexing as a release voxel .mat.
 

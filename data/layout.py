@@ -22,6 +22,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+# TODO(arch): consumers import these from geometry.depth; re-exported until they all do
+from geometry.depth import BACKGROUND_DEPTH, DEPTH_MAX, DEPTH_SCALE  # noqa: F401
+
 #: ShapeNet synset id -> class name, in the order of the release's tables.
 CLASSES: dict[str, str] = {
     "02691156": "airplane",
@@ -45,11 +48,6 @@ N_VIEWS = 20
 IM_SIZE = 224
 #: Voxel resolutions shipped by the release.
 VOXEL_SIZES = (32, 64)
-#: Depth PNG scale: metres = value * DEPTH_SCALE (uint16 full range = 10 scene units).
-DEPTH_MAX = 10.0
-DEPTH_SCALE = DEPTH_MAX / 65535.0
-#: Depth written for background pixels (scene units).
-BACKGROUND_DEPTH = DEPTH_MAX
 
 #: Repository folder holding the split JSON files.
 SPLITS_DIR = Path(__file__).resolve().parent

@@ -52,7 +52,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
+from tabulate import tabulate
 
 from models.conv_rnns import RNNS, ConvRNN3D
 from models.depth_nets import DEPTH_HEADS, PROJ_X, DepthNet
@@ -60,6 +62,9 @@ from models.grid_nets import GRID_NETS, GridUNet
 from models.image_nets import ImageUNet
 from models.norms import canonical_norm
 from models.schema import model_defaults
+from ops.depth_head import depth_from_head
+from ops.project import project_rays, rays_to_channels, samples_major_order
+from ops.unproject import unproject
 
 #: The release defaults of every model key, from :data:`models.schema.MODEL_SCHEMA` (the one
 #: schema, which :class:`training.config.Args` reads too).
@@ -201,8 +206,6 @@ class _LSMBase(keras.Model):
           "fused": [B, V, N, N, N, F], "features": [B, V, N, N, N, g],
           "logits": [B, V, N, N, N, 1]}``.
         """
-        from ops.unproject import unproject
-
         c = self.lsm_config
         images, K, extrinsic = self._check_inputs(inputs)
         views, n = images.shape[1], c["nvox"]
@@ -316,10 +319,8 @@ class DLSM(_LSMBase):
         on the grid; the rays stay in the gather's samples-major order and the first kernels
         are read in that order instead (the same function as the release's layout).
         """
-        from ops.project import project_rays
-
         c = self.lsm_config
-        p, s, g = c["proj_x"], c["ray_samples"], c["grid_channels"]
+        p, s = c["proj_x"], c["ray_samples"]
         first = self.depth_net.encoder[0]
         if first.pre_activation:
             feats = ops.relu(feats)
@@ -336,13 +337,11 @@ class DLSM(_LSMBase):
             layout="samples",
             out_dtype=None if first.conv_dtype == "float32" else first.conv_dtype,
         )
-        return ops.reshape(rays, (-1, c["im_h"] // p, c["im_w"] // p, s * g))
+        return rays_to_channels(rays, layout="samples")
 
     def rays_options(self) -> dict[str, Any]:
         """How :class:`models.depth_nets.DepthNet` reads :meth:`project_features`' rays
         (its ``rays_order`` and ``rays_activated``)."""
-        from ops.project import samples_major_order
-
         c = self.lsm_config
         return {
             "rays_order": samples_major_order(c["grid_channels"], c["ray_samples"]),
@@ -355,8 +354,6 @@ class DLSM(_LSMBase):
         """The depth map ``[B, T, V, H, W, 1]`` (scene units) for either ``depth_head``: the
         output of :meth:`call` through :func:`ops.depth_head.depth_from_head` (identity for the
         release head)."""
-        from ops.depth_head import depth_from_head
-
         return depth_from_head(self(inputs, training=training, last_step_only=last_step_only))
 
 
@@ -399,9 +396,6 @@ def release_variable_map(model: keras.Model) -> dict[str, keras.Variable]:
 
 def parameter_table(model: keras.Model) -> str:
     """A table of ``model``'s trainable variables (name, shape, count) with a total row."""
-    import numpy as np
-    from tabulate import tabulate
-
     rows = []
     for v in model.trainable_variables:
         rows.append((v.path, "x".join(str(d) for d in v.shape), int(np.prod(v.shape))))

@@ -17,18 +17,14 @@ from __future__ import annotations
 
 from keras import ops
 
-from data.layout import BACKGROUND_DEPTH
-from ops.camera import check_shape
+from geometry.depth import BACKGROUND_DEPTH, FOREGROUND_EPS
+from ops.tensors import check_shape
 
-__all__ = ["FOREGROUND_EPS", "depth_from_head", "foreground"]
-
-#: A ground-truth pixel is foreground when its depth is below ``BACKGROUND_DEPTH - FOREGROUND_EPS``
-#: (the renders' background is exactly ``BACKGROUND_DEPTH``; PNG quantisation is ~1.5e-4).
-FOREGROUND_EPS = 1e-3
+__all__ = ["depth_from_head", "foreground"]
 
 
 def foreground(depth, background: float = BACKGROUND_DEPTH):
-    """Foreground mask of a true depth map.
+    """Foreground mask of a true depth map (the tensor form of :func:`geometry.depth.foreground`).
 
     Args:
         depth: ``[..., 1]`` true depth (scene units; background pixels hold ``background``).
@@ -48,7 +44,7 @@ def depth_from_head(pred, background: float = BACKGROUND_DEPTH):
             head): the depth in scene units, returned unchanged. ``C = 2`` (mask head): channel
             0 the depth ``d`` (scene units), channel 1 the foreground logit ``m``.
         background: depth given to pixels predicted as background (scene units; the data's
-            :data:`data.layout.BACKGROUND_DEPTH`, 10).
+            :data:`geometry.depth.BACKGROUND_DEPTH`, 10).
 
     Returns:
         ``[..., 1]`` depth in scene units: ``pred`` itself for ``C = 1``, else

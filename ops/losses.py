@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from keras import ops
 
-from ops.camera import check_compatible, check_shape, float_dtype
+from ops.depth_head import foreground
+from ops.tensors import check_compatible, check_shape, float_dtype
 
 __all__ = ["depth_head_loss", "depth_l1_loss", "depth_mask_loss", "voxel_cross_entropy"]
 
@@ -92,8 +93,6 @@ def depth_mask_loss(pred, gt):
     Raises:
         ValueError: if a shape is wrong or the tensors disagree.
     """
-    from ops.depth_head import foreground
-
     p_shape = check_shape(pred, "pred", rank=6, tail=(2,))
     g_shape = check_shape(gt, "gt", rank=5, tail=(1,))
     check_compatible("pred", (p_shape[0],) + p_shape[2:-1], "gt", g_shape[:-1])

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from keras import ops
 
-from ops.camera import check_compatible, check_shape
+from geometry.depth import BACKGROUND_DEPTH
+from ops.tensors import check_compatible, check_shape
 
 __all__ = ["depth_error", "voxel_iou"]
 
@@ -47,7 +48,7 @@ def voxel_iou(probs, voxels, thresholds: Sequence[float] = (0.4,), per_example: 
     return iou if per_example else ops.mean(iou, axis=0)
 
 
-def depth_error(pred, gt, background: float = 10.0):
+def depth_error(pred, gt, background: float = BACKGROUND_DEPTH):
     """Mean absolute depth error over each image's foreground pixels.
 
     Foreground is ``gt < background``. (The release's evaluation took the median over

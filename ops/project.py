@@ -1,6 +1,6 @@
 """Projection of voxel feature grids onto camera rays (the release's ``proj_slice``).
 
-For a ``(H / proj_x) x (W / proj_x)`` image of each view (conventions in :mod:`ops.camera`):
+For a ``(H / proj_x) x (W / proj_x)`` image of each view (conventions in :mod:`geometry`):
 
 1. Pixel ``(row i, col j)`` of the small image has centre ``(j + 0.5, i + 0.5)`` in its own
    pixels, i.e. ``u = (j + 0.5) * proj_x``, ``v = (i + 0.5) * proj_x`` in pixels of the
@@ -31,12 +31,14 @@ from collections.abc import Sequence
 import numpy as np
 from keras import ops
 
-from ops.camera import check_shape, fast_kernels, float_dtype, pixel_centres
+from geometry.camera import pixel_centres
+from geometry.grid import GRID_RANGE
+from ops.dispatch import fast_path
+from ops.tensors import check_shape, float_dtype
 
 __all__ = [
     "proj_slice",
     "project_rays",
-    "project_rays_portable",
     "ray_depths",
     "rays_to_channels",
     "ray_voxel_indices",
@@ -89,7 +91,7 @@ def ray_voxel_indices(
     proj_x: int = 4,
     samples: int = 64,
     z_range: Sequence[float] = (1.0, 3.0),
-    grid_range: Sequence[float] = (-0.5, 0.5),
+    grid_range: Sequence[float] = GRID_RANGE,
     rounding: str = "release",
     dtype: str = "float32",
 ):
@@ -145,6 +147,7 @@ def ray_voxel_indices(
     return ops.reshape(lin, shape), ops.reshape(valid, shape)
 
 
+@fast_path(tensors=3)
 def project_rays(
     grid,
     K,
@@ -153,7 +156,7 @@ def project_rays(
     proj_x: int = 4,
     samples: int = 64,
     z_range: Sequence[float] = (1.0, 3.0),
-    grid_range: Sequence[float] = (-0.5, 0.5),
+    grid_range: Sequence[float] = GRID_RANGE,
     rounding: str = "release",
     layout: str = "release",
     out_dtype: str | None = None,
@@ -187,28 +190,6 @@ def project_rays(
     Raises:
         ValueError: on bad shapes or arguments (the message names the argument).
     """
-    fast = fast_kernels()
-    if fast is not None:
-        return fast.project_rays(grid, K, extrinsic, im_size, proj_x, samples, z_range,
-                                 grid_range, rounding, layout, out_dtype)
-    return project_rays_portable(grid, K, extrinsic, im_size, proj_x, samples, z_range,
-                                 grid_range, rounding, layout, out_dtype)
-
-
-def project_rays_portable(
-    grid,
-    K,
-    extrinsic,
-    im_size: Sequence[int] = (224, 224),
-    proj_x: int = 4,
-    samples: int = 64,
-    z_range: Sequence[float] = (1.0, 3.0),
-    grid_range: Sequence[float] = (-0.5, 0.5),
-    rounding: str = "release",
-    layout: str = "release",
-    out_dtype: str | None = None,
-):
-    """:func:`project_rays` in portable ``keras.ops`` (the reference of every fast path)."""
     if layout not in _LAYOUTS:
         raise ValueError(f"`layout` must be one of {_LAYOUTS}, got {layout!r}.")
     g_shape = check_shape(grid, "grid", rank=6)
@@ -263,23 +244,30 @@ def samples_major_order(channels: int, samples: int) -> np.ndarray:
     return (c * samples + s).reshape(-1).astype(np.int32)
 
 
-def rays_to_channels(slices):
-    """Fold ray samples into channels for the 2D depth network, as the release does.
+def rays_to_channels(slices, layout: str = "release"):
+    """Fold ray samples into channels for the 2D depth network.
 
     Args:
-        slices: ``[B, T, V, h, w, C, S]`` output of :func:`project_rays`.
+        slices: ``[B, T, V, h, w, C, S]`` output of :func:`project_rays` (``layout="release"``)
+            or ``[B, T, V, h, w, S, C]`` (``layout="samples"``).
+        layout: the layout ``slices`` was projected with.
 
     Returns:
-        ``[B*T*V, h, w, C*S]``; channel ``c * S + s`` holds feature ``c`` at sample ``s``.
+        ``[B*T*V, h, w, C*S]``. Release layout: channel ``c * S + s`` holds feature ``c`` at
+        sample ``s``, as in the release; samples layout: channel ``s * C + c`` (see
+        :func:`samples_major_order`).
 
     Raises:
-        ValueError: if ``slices`` is not rank 7 with static ``h, w, C, S``.
+        ValueError: if ``slices`` is not rank 7 with static ``h, w, C, S`` or ``layout`` is
+            unknown.
     """
+    if layout not in _LAYOUTS:
+        raise ValueError(f"`layout` must be one of {_LAYOUTS}, got {layout!r}.")
     shape = check_shape(slices, "slices", rank=7)
     if None in shape[3:]:
         raise ValueError(f"`slices` needs static h, w, C, S, got {shape}.")
-    _, _, _, h, w, c, s = shape
-    return ops.reshape(slices, (-1, h, w, c * s))
+    _, _, _, h, w, a, b = shape
+    return ops.reshape(slices, (-1, h, w, a * b))
 
 
 proj_slice = project_rays

@@ -1,7 +1,7 @@
 """Unprojection of 2D feature maps into a voxel grid (the release's ``proj_splat``).
 
 For each view and each voxel centre ``X`` of an ``N^3`` grid over ``[vmin, vmax]^3``
-(conventions in :mod:`ops.camera`):
+(conventions in :mod:`geometry`):
 
 1. ``p = K [R | t] [X; 1]``; ``u = p_0 / p_2``, ``v = p_1 / p_2`` in pixels of the
    ``im_size`` image; ``p_2`` is the voxel centre's camera-frame depth (pinhole ``K``).
@@ -25,19 +25,40 @@ from collections.abc import Sequence
 
 from keras import ops
 
-from ops.camera import check_shape, fast_kernels, float_dtype, voxel_coords
+from geometry.grid import GRID_RANGE, cell_centres
+from ops.dispatch import fast_path
+from ops.tensors import check_shape, float_dtype
 
-__all__ = ["bilinear_sample", "proj_splat", "sample_coords", "splat", "unproject",
-           "unproject_portable"]
+__all__ = ["bilinear_sample", "proj_splat", "sample_coords", "splat", "unproject"]
 
 
+def _feature_grad(g, feats, K, extrinsic, nvox: int, im_size: Sequence[int],
+                  grid_range: Sequence[float]):
+    """Gradient of :func:`unproject` with respect to ``feats``: :func:`splat` of ``g``'s
+    feature channels (the depth channel has none) at the forward pass's sample positions.
+
+    Args:
+        g: ``[B, V, N, N, N, C + 1]`` gradient of the output; the other arguments are
+            :func:`unproject`'s.
+
+    Returns:
+        ``[B*V, h, w, C]``, the gradient of ``feats``.
+    """
+    n, h, w, c = (int(d) for d in feats.shape)
+    i00, fu, fv, _ = sample_coords(K, extrinsic, nvox, (h, w), im_size, grid_range,
+                                   float_dtype(feats))
+    g = ops.reshape(g, (-1, nvox, nvox, nvox, c + 1))[..., :c]
+    return ops.reshape(splat(g, i00, fu, fv, w, n * h * w), (n, h, w, c))
+
+
+@fast_path(tensors=3, grads={0: _feature_grad})
 def unproject(
     feats,
     K,
     extrinsic,
     nvox: int,
     im_size: Sequence[int] = (224, 224),
-    grid_range: Sequence[float] = (-0.5, 0.5),
+    grid_range: Sequence[float] = GRID_RANGE,
 ):
     """Unproject per-view feature maps into per-view voxel feature grids.
 
@@ -58,21 +79,6 @@ def unproject(
     Raises:
         ValueError: if a shape is wrong or inconsistent (message names the argument).
     """
-    fast = fast_kernels()
-    if fast is not None:
-        return fast.unproject(feats, K, extrinsic, nvox, im_size, grid_range)
-    return unproject_portable(feats, K, extrinsic, nvox, im_size, grid_range)
-
-
-def unproject_portable(
-    feats,
-    K,
-    extrinsic,
-    nvox: int,
-    im_size: Sequence[int] = (224, 224),
-    grid_range: Sequence[float] = (-0.5, 0.5),
-):
-    """:func:`unproject` in portable ``keras.ops`` (the reference every fast path must match)."""
     nviews, h, w, c = check_shape(feats, "feats", rank=4)
     k_shape = check_shape(K, "K", rank=4, tail=(3, 3))
     e_shape = check_shape(extrinsic, "extrinsic", rank=4, tail=(3, 4))
@@ -116,7 +122,7 @@ def sample_coords(K, extrinsic, nvox: int, feat_size: Sequence[int], im_size: Se
         lower corners, and ``[B*V, N, N, N]`` camera-frame depth (scene units).
     """
     h, w = feat_size
-    centres = ops.cast(voxel_coords(nvox, *grid_range), dtype)  # [N]
+    centres = ops.cast(cell_centres(nvox, grid_range), dtype)  # [N]
 
     # p[n, r, i, j, k] = P[n, r, :3] . (x_i, y_j, z_k) + P[n, r, 3], built from three
     # separable 1D terms instead of a [4, N^3] homogeneous point matrix.

@@ -2,7 +2,7 @@
 
 Carving: a voxel survives view ``k`` if its centre projects, with ``K [R | t]``, into a pixel
 whose mask value exceeds ``threshold``. Pixel ``(v, u)`` covers ``[u, u + 1) x [v, v + 1)``
-(:mod:`ops.camera`), so the centre's pixel is ``(floor(v), floor(u))``. A centre that
+(:mod:`geometry`), so the centre's pixel is ``(floor(v), floor(u))``. A centre that
 projects outside the image, or lies behind the camera, is carved. The hull after ``k`` views
 is the intersection over views ``1..k``, so it can only shrink as views are added.
 """
@@ -14,8 +14,10 @@ from collections.abc import Sequence
 import numpy as np
 from keras import ops
 
-from ops.camera import check_compatible, check_shape, voxel_coords
+from geometry.depth import BACKGROUND_DEPTH
+from geometry.grid import GRID_RANGE, cell_centres
 from ops.project import project_rays, ray_depths
+from ops.tensors import check_compatible, check_shape
 
 __all__ = ["visual_hull", "visual_hull_depth"]
 
@@ -25,7 +27,7 @@ def visual_hull(
     K,
     extrinsic,
     nvox: int = 32,
-    grid_range: Sequence[float] = (-0.5, 0.5),
+    grid_range: Sequence[float] = GRID_RANGE,
     threshold: float = 0.5,
 ):
     """Cumulative visual hulls carved from silhouettes.
@@ -54,7 +56,7 @@ def visual_hull(
     if None in (views, h, w):
         raise ValueError(f"`masks` needs static V, H, W, got {m_shape}.")
     dtype = "float32"
-    centres = ops.cast(voxel_coords(nvox, *grid_range), dtype)
+    centres = ops.cast(cell_centres(nvox, grid_range), dtype)
     proj = ops.reshape(ops.matmul(ops.cast(K, dtype), ops.cast(extrinsic, dtype)), (-1, 3, 4))
     p = (
         (proj[:, :, 0, None] * centres)[:, :, :, None, None]
@@ -85,8 +87,8 @@ def visual_hull_depth(
     proj_x: int = 1,
     samples: int = 128,
     z_range: Sequence[float] = (1.0, 3.0),
-    grid_range: Sequence[float] = (-0.5, 0.5),
-    background: float = 10.0,
+    grid_range: Sequence[float] = GRID_RANGE,
+    background: float = BACKGROUND_DEPTH,
 ):
     """First-hit depth of an occupancy grid along every pixel's ray.
 

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.patches import Rectangle
 
-from data.cameras import look_at
+from geometry.camera import look_at
 
 fig = plt.figure(figsize=(13, 6))
 ax = fig.add_subplot(1, 2, 1, projection="3d")

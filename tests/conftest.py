@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from data.cameras import look_at
 from data.io import write_camera, write_depth, write_render, write_splits, write_voxels
 from data.layout import DataLayout
+from geometry.camera import look_at
 
 #: Release intrinsics of a 224 px render.
 FAKE_K = np.array([[420.0, 0.0, 112.0], [0.0, 420.0, 112.0], [0.0, 0.0, 1.0]])

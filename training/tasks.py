@@ -15,7 +15,8 @@ import keras
 import numpy as np
 from scipy.special import expit
 
-from data.layout import BACKGROUND_DEPTH
+from geometry.camera import DISTANCE
+from geometry.depth import BACKGROUND_DEPTH, foreground
 from training.config import Args
 
 #: Keys of a batch that are fed to the model.
@@ -47,9 +48,9 @@ def release_depth_error(pred: np.ndarray, gt: np.ndarray,
     """The original release's per-image depth error: a masked median.
 
     For each image, the median of ``|pred - gt|`` over the pixels that are foreground in the
-    ground truth (``gt < background``) and whose prediction lies in the depth range of the
-    object cube seen from the camera distance ``d`` (``d +- sqrt(3)/2``, ``d`` =
-    :data:`data.cameras.DISTANCE`). Pixels predicted as background are left out, unlike
+    ground truth (:func:`geometry.depth.foreground`) and whose prediction lies in the depth
+    range of the object cube seen from the camera distance ``d`` (``d +- sqrt(3)/2``, ``d`` =
+    :data:`geometry.camera.DISTANCE`). Pixels predicted as background are left out, unlike
     :func:`ops.metrics.depth_error`, which averages over every foreground pixel.
 
     Args:
@@ -60,8 +61,6 @@ def release_depth_error(pred: np.ndarray, gt: np.ndarray,
     Returns:
         ``(B, T, V)`` scene units; NaN where no pixel passes both masks.
     """
-    from data.cameras import DISTANCE
-
     pred, gt = np.asarray(pred, np.float64), np.asarray(gt, np.float64)
     if pred.ndim == 6:
         pred = pred[..., 0]
@@ -72,7 +71,7 @@ def release_depth_error(pred: np.ndarray, gt: np.ndarray,
                          f"{gt.shape}")
     half = np.sqrt(3.0) / 2
     err = np.abs(pred - gt[:, None])
-    ok = (gt[:, None] < background - 1e-3) & (pred > DISTANCE - half) & (pred < DISTANCE + half)
+    ok = foreground(gt[:, None], background) & (pred > DISTANCE - half) & (pred < DISTANCE + half)
     err = np.where(ok, err, np.nan).reshape(pred.shape[:3] + (-1,))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN images stay NaN
@@ -229,7 +228,7 @@ class Task:
     def image_summaries(self, batch: dict[str, Any], pred: Any,
                         max_items: int = 2) -> dict[str, np.ndarray]:
         """Pictures for TensorBoard: name -> (N, H, W, 3) uint8."""
-        from training import pictures
+        from vis import pictures
 
         images = np.asarray(batch["images"])[:max_items]
         out = {"input_views": pictures.view_strip(images)}

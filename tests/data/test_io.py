@@ -9,8 +9,8 @@ import pytest
 import scipy.io
 
 from data import io
-from data.cameras import intrinsics, look_at
 from data.layout import CLASSES, DEPTH_SCALE, DataLayout, split_path
+from geometry.camera import intrinsics, look_at
 
 
 def test_layout_paths_match_release(tmp_path):

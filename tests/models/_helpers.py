@@ -8,7 +8,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from data.cameras import look_at
+from geometry.camera import look_at
 
 SMALL = {
     "im_h": 32,

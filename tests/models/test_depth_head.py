@@ -8,10 +8,10 @@ import keras
 import numpy as np
 import pytest
 
-from data.layout import BACKGROUND_DEPTH
+from geometry.depth import BACKGROUND_DEPTH, FOREGROUND_EPS
 from models.depth_nets import DepthNet
 from models.lsm import DLSM, build_model
-from ops.depth_head import FOREGROUND_EPS, depth_from_head
+from ops.depth_head import depth_from_head
 from tests.models._helpers import SMALL, make_inputs, run, to_numpy
 from training.config import load_args
 from training.tasks import DLSM_TASK, model_config
@@ -62,11 +62,17 @@ def test_small_model_mask_output_and_composite_depth() -> None:
     assert out.shape == (2, 3, 3, 32, 32, 2)
     depth = to_numpy(mask.depth(inputs))
     assert depth.shape == (2, 3, 3, 32, 32, 1)
-    np.testing.assert_array_equal(depth, to_numpy(depth_from_head(out)))
-    np.testing.assert_array_equal(DLSM_TASK.prediction(out), depth)
-    r = to_numpy(release(inputs))
+    # the composite, written out: the depth channel where the logit is positive, else 10
+    want = np.where(out[..., 1:] > 0, out[..., :1], np.float32(10.0))
+    assert 0 < np.mean(out[..., 1:] > 0) < 1  # both branches are exercised
+    np.testing.assert_allclose(depth, want, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(DLSM_TASK.prediction(out), want)
+    r = to_numpy(release.depth(inputs))
     assert r.shape == (2, 3, 3, 32, 32, 1)
-    np.testing.assert_array_equal(to_numpy(release.depth(inputs)), r)
+    assert not np.any(r == 10.0)  # the release head has no background composite
+    # the release head's depth map is its one output channel, unchanged
+    x = np.random.default_rng(3).normal(size=(2, 1, 3, 4, 4, 1)).astype(np.float32)
+    np.testing.assert_array_equal(to_numpy(depth_from_head(x)), x)
 
 
 def test_lsm_config_rejects_unknown_head() -> None:

@@ -52,13 +52,31 @@ def test_unet64_layout() -> None:
     assert shapes["Grid_Unet/out/weights"] == (4, 4, 4, 1, 32)
 
 
+def _same_deconv3d_stride1_ref(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """TF1 ``conv3d_transpose(SAME, stride 1)`` in numpy: the adjoint of a SAME correlation
+    (``k - 1`` padding, ``(k - 1) // 2`` before), ``w`` ``[k, k, k, out, in]``, plus bias."""
+    n, k, lo = x.shape[1], w.shape[0], (w.shape[0] - 1) // 2
+    xp = np.pad(x, ((0, 0), (k, k), (k, k), (k, k), (0, 0)))
+    out = np.zeros(x.shape[:4] + (w.shape[3],))
+    for a in np.ndindex(k, k, k):
+        # out[j] += x[j - a + lo] @ w[a]^T
+        sl = tuple(slice(k + lo - ai, k + lo - ai + n) for ai in a)
+        out += np.einsum("bxyzc,oc->bxyzo", xp[(slice(None),) + sl], w[a])
+    return out + b
+
+
 def test_logits_are_out_layer_of_features() -> None:
+    """The logits are the ``out`` unit (ReLU, 4^3 transposed convolution, bias) of the
+    exposed features, computed here in numpy."""
     net = GridUNet("unet32", channels=4)
     x = np.random.default_rng(1).normal(size=(1, 8, 8, 8, 4)).astype(np.float32)
+    run(net, x)  # builds the net
+    net.out.bias.assign(np.array([0.25], np.float32))  # a bias that shows
     out = run(net, x)
-    np.testing.assert_allclose(
-        to_numpy(net.out(out["features"])), to_numpy(out["logits"]), atol=1e-5
-    )
+    feats = np.maximum(to_numpy(out["features"]).astype(np.float64), 0.0)
+    want = _same_deconv3d_stride1_ref(feats, to_numpy(net.out.kernel).astype(np.float64),
+                                      to_numpy(net.out.bias).astype(np.float64))
+    np.testing.assert_allclose(to_numpy(out["logits"]), want, rtol=1e-4, atol=1e-4)
 
 
 def test_rejects_bad_grid() -> None:

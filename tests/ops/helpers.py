@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from data.cameras import look_at
+from geometry.camera import look_at
 
 K224 = np.array([[420.0, 0.0, 112.0], [0.0, 420.0, 112.0], [0.0, 0.0, 1.0]])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data.cameras import look_at
+from geometry.camera import look_at
 from ops import camera
 from tests.ops.conftest import to_numpy
 from tests.ops.helpers import K224, random_cameras
@@ -85,22 +85,6 @@ def test_batch_layouts(lead, rng):
 def test_scale_intrinsics_no_half_pixel_shift():
     K = camera.scale_intrinsics(K224, (224, 224), (112, 56))
     np.testing.assert_allclose(to_numpy(K), [[105, 0, 28], [0, 210, 56], [0, 0, 1]])
-
-
-def test_pixel_centres_pinned():
-    grid = camera.pixel_centres(2, 3)
-    assert grid.shape == (2, 3, 2)
-    np.testing.assert_array_equal(grid[0, 0], [0.5, 0.5])
-    np.testing.assert_array_equal(grid[1, 2], [2.5, 1.5])  # (u, v) = (col + .5, row + .5)
-    np.testing.assert_array_equal(camera.pixel_centres(2, 3, offset=0.0)[1, 2], [2.0, 1.0])
-
-
-def test_voxel_centres_pinned_xyz_order():
-    c = camera.voxel_centres(4)
-    assert c.shape == (4, 4, 4, 3)
-    np.testing.assert_allclose(camera.voxel_coords(4), [-0.375, -0.125, 0.125, 0.375])
-    np.testing.assert_allclose(c[0, 1, 3], [-0.375, -0.125, 0.375])  # [x, y, z] = world axes
-    np.testing.assert_allclose(camera.voxel_coords(2, 0.0, 2.0), [0.5, 1.5])
 
 
 @pytest.mark.parametrize(

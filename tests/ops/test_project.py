@@ -7,7 +7,7 @@ import pytest
 from keras import ops
 from scipy import ndimage
 
-from data.cameras import look_at
+from geometry.camera import look_at
 from ops import camera
 from ops.project import (
     proj_slice,

@@ -1,13 +1,14 @@
-"""The TensorFlow fast path (XLA-compiled ops) against the portable keras.ops path."""
+"""The TensorFlow fast path (XLA-compiled ops, through ops.dispatch) against the portable
+keras.ops path (``op.portable``)."""
 
 import keras
 import numpy as np
 import pytest
 
-from data.cameras import intrinsics, look_at
-from ops import camera
-from ops.project import project_rays_portable
-from ops.unproject import unproject_portable
+from geometry.camera import intrinsics, look_at
+from ops import dispatch
+from ops.project import project_rays
+from ops.unproject import unproject
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="the fast path exists for TensorFlow only")
@@ -24,22 +25,20 @@ def _cams(rng, b, v, size):
 def test_dispatch_picks_the_fast_path(monkeypatch):
     from ops import tf_kernels
 
-    assert camera.fast_kernels() is tf_kernels
+    assert dispatch.fast_kernels() is tf_kernels
     monkeypatch.setenv("LSM_FAST_OPS", "0")
-    assert camera.fast_kernels() is None
+    assert dispatch.fast_kernels() is None
 
 
 def test_unproject_fast_equals_portable_with_gradients():
     import tensorflow as tf
-
-    from ops import tf_kernels
 
     rng = np.random.default_rng(0)
     K, E = _cams(rng, 2, 3, 64)
     feats = tf.constant(rng.random((6, 32, 32, 5), dtype=np.float32))
     w = tf.constant(rng.random((2, 3, 16, 16, 16, 6), dtype=np.float32))
     outs, grads = [], []
-    for fn in (tf_kernels.unproject, unproject_portable):
+    for fn in (unproject, unproject.portable):
         with tf.GradientTape() as tape:
             tape.watch(feats)
             out = fn(feats, K, E, 16, (64, 64), (-0.5, 0.5))
@@ -56,8 +55,6 @@ def test_unproject_fast_path_differentiates_features_and_cameras_together(graph)
     function, pruned by a graph that does not need it), equal to the portable op's."""
     import tensorflow as tf
 
-    from ops import tf_kernels
-
     rng = np.random.default_rng(1)
     K, E = (tf.constant(a) for a in _cams(rng, 1, 2, 64))
     feats = tf.constant(rng.random((2, 32, 32, 3), dtype=np.float32))
@@ -70,7 +67,7 @@ def test_unproject_fast_path_differentiates_features_and_cameras_together(graph)
         return tape.gradient(loss, [feats, K, E])
 
     run = (lambda fn: tf.function(lambda: grads(fn))()) if graph else grads
-    for got, want in zip(run(tf_kernels.unproject), run(unproject_portable), strict=True):
+    for got, want in zip(run(unproject), run(unproject.portable), strict=True):
         assert got is not None
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-4)
 
@@ -79,13 +76,11 @@ def test_unproject_fast_path_differentiates_features_and_cameras_together(graph)
 def test_project_fast_equals_portable_with_gradients(rounding):
     import tensorflow as tf
 
-    from ops import tf_kernels
-
     rng = np.random.default_rng(1)
     K, E = _cams(rng, 2, 2, 64)
     grid = tf.constant(rng.random((2, 2, 16, 16, 16, 3), dtype=np.float32))
     outs, grads = [], []
-    for fn in (tf_kernels.project_rays, project_rays_portable):
+    for fn in (project_rays, project_rays.portable):
         with tf.GradientTape() as tape:
             tape.watch(grid)
             out = fn(grid, K, E, (64, 64), 4, 8, (1.0, 3.0), (-0.5, 0.5), rounding)
@@ -94,3 +89,20 @@ def test_project_fast_equals_portable_with_gradients(rounding):
         grads.append(tape.gradient(loss, grid).numpy())
     np.testing.assert_array_equal(outs[0], outs[1])
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-5, atol=1e-5)
+
+
+def test_fast_path_is_the_one_the_ops_take(monkeypatch):
+    """The decorated op goes through the kernel module (and not when LSM_FAST_OPS=0)."""
+    from ops import tf_kernels
+
+    calls = []
+    real = tf_kernels.run
+    monkeypatch.setattr(tf_kernels, "run", lambda *a: calls.append(a[0]) or real(*a))
+    rng = np.random.default_rng(2)
+    K, E = _cams(rng, 1, 1, 64)
+    feats = rng.random((1, 8, 8, 2), dtype=np.float32)
+    unproject(feats, K, E, 4, [64, 64])
+    assert calls == [unproject.portable]
+    monkeypatch.setenv("LSM_FAST_OPS", "0")
+    unproject(feats, K, E, 4, (64, 64))
+    assert calls == [unproject.portable]

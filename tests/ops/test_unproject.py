@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from keras import ops
 
-from data.cameras import look_at
+from geometry import grid
+from geometry.camera import look_at
 from ops import camera
 from ops.unproject import proj_splat, unproject
 from tests.ops.conftest import compiled, grad, to_numpy
@@ -23,7 +24,7 @@ def _inputs(rng, batch=2, views=2, fmap=(10, 14), channels=3):
 
 
 def _projected_uv(K, E, nvox):
-    pts = camera.voxel_centres(nvox).reshape(1, 1, -1, 3).astype(np.float64)
+    pts = grid.voxel_centres(nvox).reshape(1, 1, -1, 3).astype(np.float64)
     uv, _ = camera.project(
         camera.world_to_camera(np.broadcast_to(pts, E.shape[:2] + pts.shape[2:]), E), K
     )
@@ -94,12 +95,12 @@ def test_one_lit_pixel_lights_only_voxels_on_its_ray(rng):
     lit = np.argwhere(out > 0)
     assert len(lit) >= nvox // 2  # the ray crosses the cube
     # Every lit voxel projects within the bilinear footprint (< 1 feature pixel) of the pixel.
-    pts = camera.voxel_centres(nvox)[tuple(lit.T)].astype(np.float64)
+    pts = grid.voxel_centres(nvox)[tuple(lit.T)].astype(np.float64)
     uv, _ = camera.project(camera.world_to_camera(pts, E[0, 0]), K224)
     uv = to_numpy(uv) * (fmap[1] / 224.0)
     assert np.all(np.abs(uv[:, 0] - col) < 1) and np.all(np.abs(uv[:, 1] - row) < 1)
     # And every voxel whose centre projects within a third of a pixel of it is lit.
-    allpts = camera.voxel_centres(nvox).reshape(-1, 3).astype(np.float64)
+    allpts = grid.voxel_centres(nvox).reshape(-1, 3).astype(np.float64)
     uv_all, _ = camera.project(camera.world_to_camera(allpts, E[0, 0]), K224)
     uv_all = to_numpy(uv_all) * (fmap[1] / 224.0)
     near = (np.abs(uv_all[:, 0] - col) < 0.33) & (np.abs(uv_all[:, 1] - row) < 0.33)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data.cameras import look_at
+from geometry.camera import look_at
 from ops.visual_hull import visual_hull, visual_hull_depth
 from tests.ops.conftest import to_numpy
 from tests.ops.helpers import K224, random_cameras, sphere_grid, sphere_silhouette
