@@ -2,7 +2,7 @@
 
 Each fake model is an axis-aligned box (random half extents in [0.15, 0.45], centred at the
 origin) seen by 20 look-at cameras at distance 2 (z-up world, OpenCV camera axes, the
-conventions of :mod:`ops.camera`) with ``K = [[420, 0, 112], [0, 420, 112], [0, 0, 1]]``.
+conventions of :mod:`geometry`) with ``K = [[420, 0, 112], [0, 420, 112], [0, 0, 1]]``.
 Renders are random colours whose alpha is the box's exact silhouette (ray-box intersection
 through integer pixel coordinates, the unprojection's convention), depth maps the camera z of
 the hit (background 10), voxels the cells whose centre lies in the box at 32^3 and 64^3. The
