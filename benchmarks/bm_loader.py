@@ -1,4 +1,4 @@
-"""Benchmark: views per second of the training loader (:mod:`data.loader`).
+"""Benchmark: views per second of the training loader (:mod:`data.loaders.tf_loader`).
 
 Reads ``--data_root`` (default ``datasets/small`` if it exists, else a fake root of
 ``--models`` box models written to a temporary folder like the tests' ``fake_data_root``)
@@ -27,7 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tabulate import tabulate  # noqa: E402
 
 from data.layout import split_path  # noqa: E402
-from data.loader import Loader  # noqa: E402
+from data.loaders import LoaderConfig  # noqa: E402
+from data.loaders.tf_loader import Loader  # noqa: E402
 from training.config import load_args  # noqa: E402
 
 logger = logging.getLogger("bm_loader")
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
                 "prefetch_threads": threads,
             },
         )
-        loader = Loader(args, "train", with_depth=not a.no_depth)
+        loader = Loader(LoaderConfig.from_args(args), "train", with_depth=not a.no_depth)
         vps, ms = measure(loader, a.warmup, a.steps)
         rows.append([threads if threads else "AUTOTUNE", f"{vps:.0f}", f"{ms:.1f}"])
     print(

@@ -369,7 +369,7 @@ def first_model(root: Path, split: str = "test") -> tuple[str, str]:
 def eval_view(synset: str, model: str) -> int:
     """The first view the test scripts read for this model (``test_im_batch`` 2, seed 1)."""
     sys.path.insert(0, str(REPO))
-    from data.stream import eval_views
+    from data.examples import eval_views
 
     return int(eval_views(synset, model, 2, 20, 1)[0])
 

@@ -1,6 +1,6 @@
 """The one evaluation loop (validation and test, V-LSM and D-LSM) and its result tables.
 
-For every model of a split, the fixed, seeded views of the loader (:mod:`data.stream`) are fed in
+For every model of a split, the fixed, seeded views of the loader (:mod:`data.loaders`) are fed in
 order and the prediction after ``k`` views (``k = 1..V``) is scored:
 
 * V-LSM: IoU of ``sigmoid(logits) > thresh`` with the ground-truth grid, and the same IoU for
@@ -268,14 +268,14 @@ def evaluate(args: Args, task: Task, model: keras.Model, split: str = "test",
     Returns:
         An :class:`EvalResult`.
     """
-    from data.stream import make_loader
+    from data.loaders import LoaderConfig, make_loader
 
     if split == "val":
         bs, ib = args.val_batch_size, args.val_im_batch
     else:
         bs, ib = args.test_batch_size, args.test_im_batch
     args = args.replace(batch_size=bs, im_batch=ib)
-    loader = make_loader(args, split, training=False)
+    loader = make_loader(LoaderConfig.from_args(args), split, training=False)
     thresholds = tuple(args.eval_thresh)
     res = EvalResult(task=task.kind, metric="iou" if task.kind == "vlsm" else "depth_error",
                      thresholds=thresholds if task.kind == "vlsm"

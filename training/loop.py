@@ -11,7 +11,7 @@
 * builds the model, Adam (``lr``, ``beta1``) with the release's staircase exponential decay
   (``decay_rate`` every ``decay_steps``), compiles the training step (``tf.function`` or
   ``jax.jit`` through Keras, XLA if ``jit_compile``);
-* reads the training stream of :func:`data.stream.make_loader` (tf.data, or numpy threads where
+* reads the training stream of :func:`data.loaders.make_loader` (tf.data, or numpy threads where
   TensorFlow is missing) from the checkpoint's position, so a resumed run sees exactly the
   batches the uninterrupted run would have seen;
 * writes TensorBoard scalars (loss, learning rate, step time, metrics per number of views) and
@@ -357,7 +357,7 @@ def train(args: Args, task: Task, progress: bool = True,
 def _train(args: Args, task: Task, result: TrainResult, created: bool, progress: bool,
            on_step: Callable[[int, float], None] | None) -> None:
     """The body of :func:`train`, inside the run's lock; fills ``result``."""
-    from data.stream import make_loader
+    from data.loaders import LoaderConfig, make_loader
 
     run_dir, ckpt = result.run_dir, result.checkpoint
     keras.utils.set_random_seed(args.rng_seed)
@@ -410,7 +410,7 @@ def _train(args: Args, task: Task, result: TrainResult, created: bool, progress:
                 f"half-written was left; the newest checkpoint is {last_good()}. Free some "
                 f"space, then resume with --log {run_dir}.") from None
 
-    loader = make_loader(args, "train", with_depth=task.target == "depth")
+    loader = make_loader(LoaderConfig.from_args(args), "train", with_depth=task.target == "depth")
     batches = loader.iterate(start)
     summaries = SummaryWriter(run_dir)
     t_start = time.monotonic()

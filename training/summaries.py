@@ -8,6 +8,7 @@ package, a requirement anyway), so curves from both kinds of machines open side 
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import os
 import time
@@ -16,7 +17,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from data.stream import tensorflow_available
+
+def tensorflow_available() -> bool:
+    """Whether TensorFlow can be imported (without importing it)."""
+    return importlib.util.find_spec("tensorflow") is not None
 
 
 def _png(image: np.ndarray) -> bytes:

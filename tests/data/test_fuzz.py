@@ -5,8 +5,8 @@ and the split JSON) is written once; then each file in turn is replaced by a cor
 (truncated at many points, emptied, zero-filled, random bytes, single bytes flipped or bits
 toggled at many offsets, garbage appended, and per type well-formed files of the wrong shape,
 type, dtype or content such as NaN), and read three ways: by its :mod:`data.io` reader, by
-:class:`data.stream.NumpyLoader` and by :class:`data.loader.Loader` (tf.data). Each read must
-either
+:class:`data.loaders.NumpyLoader` and by :class:`data.loaders.tf_loader.Loader` (tf.data).
+Each read must either
 
 * raise :class:`data.io.DataError` whose message contains the corrupted file's path, or
 * succeed with a *correct* result:
@@ -43,13 +43,13 @@ import scipy.io
 from PIL import Image
 
 from data import io
-from data.cameras import look_at
 from data.io import DataError
 from data.layout import DataLayout
-from data.loader import Loader
-from data.stream import NumpyLoader
+from data.loaders import LoaderConfig, NumpyLoader
+from data.loaders.tf_loader import Loader
+from geometry.camera import look_at
 from tests.conftest import FAKE_K, box_voxels, render_box
-from training.config import Args, load_args
+from training.config import load_args
 
 SYNSET, MODEL = "02691156", "fuzzmodel"
 HALF = np.array([0.3, 0.2, 0.25])
@@ -74,11 +74,12 @@ def _write_root(root: Path) -> DataLayout:
     return layout
 
 
-def _args(root: Path) -> Args:
-    return load_args(None, {"data_root": str(root), "split_file": str(root / "splits.json"),
+def _config(root: Path) -> LoaderConfig:
+    args = load_args(None, {"data_root": str(root), "split_file": str(root / "splits.json"),
                             "num_renders": 1, "im_batch": 1, "val_im_batch": 1,
                             "test_im_batch": 1, "val_batch_size": 1, "prefetch_threads": 1,
                             "queue_size": 1})
+    return LoaderConfig.from_args(args)
 
 
 # --------------------------------------------------------------------------------------------
@@ -310,8 +311,8 @@ def fuzz_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_fuzz_every_file_type(fuzz_root: Path) -> None:
     layout = DataLayout(fuzz_root)
-    args = _args(fuzz_root)
-    tf_loader, np_loader = Loader(args, "val"), NumpyLoader(args, "val")
+    config = _config(fuzz_root)
+    tf_loader, np_loader = Loader(config, "val"), NumpyLoader(config, "val")
     clean = {"tf": _first_batch(tf_loader), "numpy": _first_batch(np_loader)}
     paths = {
         "render": layout.render_path(SYNSET, MODEL, 0),
@@ -351,7 +352,7 @@ def test_fuzz_every_file_type(fuzz_root: Path) -> None:
                     label = f"{what} ({name_l} loader)"
                     # The split is read by the constructor; other files at iteration.
                     batch = _outcome(lambda m=make, r=reuse, k=kind: _first_batch(
-                        m(args, "val") if k == "split" else r), path, label)
+                        m(config, "val") if k == "split" else r), path, label)
                     if batch is None:
                         # A loader may refuse what the reader accepts only for the split file
                         # (the constructor also checks the models are on disk).
@@ -376,4 +377,4 @@ def test_fuzz_root_is_clean(fuzz_root: Path, tmp_path: Path) -> None:
     """The fuzz fixture itself reads without error (so every failure above is the damage)."""
     root = tmp_path / "copy"
     shutil.copytree(fuzz_root, root)
-    assert _first_batch(NumpyLoader(_args(root), "val"))["voxels"].sum() > 0
+    assert _first_batch(NumpyLoader(_config(root), "val"))["voxels"].sum() > 0

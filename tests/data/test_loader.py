@@ -1,4 +1,4 @@
-"""Tests of the tf.data loader (data/loader.py) on the shared fake data root."""
+"""Tests of the tf.data loader (data/loaders/tf_loader.py) on the shared fake data root."""
 
 from __future__ import annotations
 
@@ -13,20 +13,23 @@ import numpy as np
 import pytest
 import scipy.io
 
+from data.examples import eval_views, load_example, stable_hash
 from data.io import DataError, write_splits
-from data.layout import BACKGROUND_DEPTH, DataLayout
-from data.loader import Loader, LoaderState, eval_views, load_example, stable_hash
-from data.stream import make_loader
+from data.layout import DataLayout
+from data.loaders import LoaderConfig, LoaderState, make_loader
+from data.loaders.tf_loader import Loader
+from geometry.depth import BACKGROUND_DEPTH
 from tests.conftest import FAKE_K, FakeRoot, box_voxels
-from training.config import Args, load_args
+from training.config import load_args
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def make_args(fake: FakeRoot, **overrides) -> Args:
-    """Args reading ``fake``'s root and split file."""
-    return load_args(None, {"data_root": str(fake.root), "split_file": str(fake.split_file),
+def make_config(fake: FakeRoot, **overrides) -> LoaderConfig:
+    """The loader config of run arguments reading ``fake``'s root and split file."""
+    args = load_args(None, {"data_root": str(fake.root), "split_file": str(fake.split_file),
                             "prefetch_threads": 2, **overrides})
+    return LoaderConfig.from_args(args)
 
 
 def take(loader: Loader, n: int, start: int | LoaderState = 0) -> list[dict[str, np.ndarray]]:
@@ -46,7 +49,7 @@ def ids(batch: dict[str, np.ndarray]) -> list[tuple[str, str]]:
 def train_batches(fake_data_root: FakeRoot) -> list[dict[str, np.ndarray]]:
     """Three training batches of 6 models x 4 views: one batch per epoch of the train split."""
     n_train = len(fake_data_root.splits["train"])
-    return take(Loader(make_args(fake_data_root, batch_size=n_train), "train"), 3)
+    return take(Loader(make_config(fake_data_root, batch_size=n_train), "train"), 3)
 
 
 @pytest.fixture
@@ -92,14 +95,14 @@ def test_train_batch_shapes_dtypes_ranges(fake_data_root, train_batches):
 
 
 def test_nvox_64(fake_data_root):
-    b = take(Loader(make_args(fake_data_root, nvox=64, grid_net="unet64"), "val"), 1)[0]
+    b = take(Loader(make_config(fake_data_root, nvox=64, grid_net="unet64"), "val"), 1)[0]
     assert b["voxels"].shape[1:] == (64, 64, 64, 1)
     for (s, m), vox in zip(ids(b), b["voxels"], strict=True):
         np.testing.assert_array_equal(vox[..., 0], box_voxels(fake_data_root.boxes[(s, m)], 64))
 
 
 def test_matches_numpy_load_example(fake_data_root):
-    loader = Loader(make_args(fake_data_root), "val")
+    loader = Loader(make_config(fake_data_root), "val")
     b = take(loader, 1)[0]
     s, m = ids(b)[0]
     ex = load_example(fake_data_root.layout, s, m, b["view_ids"][0], 32)
@@ -155,22 +158,22 @@ def test_train_views_distinct_and_change_across_epochs(fake_data_root, train_bat
 
 def test_train_stream_reproducible_from_seed(fake_data_root, train_batches):
     n_train = len(fake_data_root.splits["train"])
-    again = take(Loader(make_args(fake_data_root, batch_size=n_train), "train"), 2)
+    again = take(Loader(make_config(fake_data_root, batch_size=n_train), "train"), 2)
     for a, b in zip(again, train_batches, strict=False):
         assert ids(a) == ids(b)
         np.testing.assert_array_equal(a["view_ids"], b["view_ids"])
         np.testing.assert_array_equal(a["images"], b["images"])
-    other = take(Loader(make_args(fake_data_root, batch_size=n_train, rng_seed=7), "train"), 1)
+    other = take(Loader(make_config(fake_data_root, batch_size=n_train, rng_seed=7), "train"), 1)
     assert (ids(other[0]) != ids(train_batches[0])
             or not np.array_equal(other[0]["view_ids"], train_batches[0]["view_ids"]))
 
 
 def test_resume_equals_continuing(fake_data_root):
     """Skipping to step k gives the batches that iterating k steps would have given next."""
-    loader = Loader(make_args(fake_data_root, batch_size=4), "train")  # 6 models: straddles
+    loader = Loader(make_config(fake_data_root, batch_size=4), "train")  # 6 models: straddles
     full = take(loader, 5)
     state = LoaderState.from_dict(json.loads(json.dumps(loader.state(3).to_dict())))
-    resumed = take(Loader(make_args(fake_data_root, batch_size=4), "train"), 2, start=state)
+    resumed = take(Loader(make_config(fake_data_root, batch_size=4), "train"), 2, start=state)
     for a, b in zip(resumed, full[3:], strict=True):
         assert ids(a) == ids(b)
         np.testing.assert_array_equal(a["view_ids"], b["view_ids"])
@@ -184,25 +187,25 @@ def test_resume_equals_continuing(fake_data_root):
 # Evaluation
 # --------------------------------------------------------------------------------------------
 def test_eval_single_pass_fixed_order_and_views(fake_data_root):
-    args = make_args(fake_data_root)
-    loader = Loader(args, "train", training=False, batch_size=4)
+    config = make_config(fake_data_root)
+    loader = Loader(config, "train", training=False, batch_size=4)
     batches = take(loader, 10)
     assert [len(b["model_id"]) for b in batches] == [4, 2]  # one pass, remainder kept
     assert loader.steps_per_epoch == 2
     assert sum((ids(b) for b in batches), []) == fake_data_root.splits["train"]
     views = np.concatenate([b["view_ids"] for b in batches])
     np.testing.assert_array_equal(views, loader.eval_views())
-    again = take(Loader(args, "train", training=False, batch_size=4), 10)
+    again = take(Loader(config, "train", training=False, batch_size=4), 10)
     np.testing.assert_array_equal(np.concatenate([b["view_ids"] for b in again]), views)
-    dropped = Loader(args, "train", training=False, batch_size=4, drop_remainder=True)
+    dropped = Loader(config, "train", training=False, batch_size=4, drop_remainder=True)
     assert [len(b["model_id"]) for b in take(dropped, 10)] == [4]
 
 
 def test_eval_batch_sizes_from_args(fake_data_root):
-    args = make_args(fake_data_root, val_batch_size=1, val_im_batch=3, test_batch_size=2,
-                     test_im_batch=2)
-    val = Loader(args, "val")
-    test = Loader(args, "test")
+    config = make_config(fake_data_root, val_batch_size=1, val_im_batch=3, test_batch_size=2,
+                         test_im_batch=2)
+    val = Loader(config, "val")
+    test = Loader(config, "test")
     assert (val.batch_size, val.views, test.batch_size, test.views) == (1, 3, 2, 2)
     assert not val.training and not test.training
 
@@ -215,7 +218,7 @@ def test_eval_views_stable_prefix_consistent_and_process_independent(fake_data_r
     # Pinned values: a change here changes every reported number.
     assert stable_hash("02691156/abc") == 9114305835760119145
     np.testing.assert_array_equal(eval_views("02691156", "abc", 4, 20, 1), [0, 6, 1, 18])
-    code = ("from data.loader import eval_views; "
+    code = ("from data.examples import eval_views; "
             f"print(eval_views({s!r}, {m!r}, 4, 20, 1).tolist())")
     env = dict(os.environ, PYTHONHASHSEED="123", PYTHONPATH=str(REPO),
                TF_CPP_MIN_LOG_LEVEL="3")
@@ -229,8 +232,8 @@ def test_eval_views_stable_prefix_consistent_and_process_independent(fake_data_r
 # --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("hw", [(112, 112), (112, 160)])
 def test_resize_scales_K_consistently(fake_data_root, hw):
-    full = take(Loader(make_args(fake_data_root), "val"), 1)[0]
-    small = take(Loader(make_args(fake_data_root, im_h=hw[0], im_w=hw[1]), "val"), 1)[0]
+    full = take(Loader(make_config(fake_data_root), "val"), 1)[0]
+    small = take(Loader(make_config(fake_data_root, im_h=hw[0], im_w=hw[1]), "val"), 1)[0]
     H, W = hw
     assert small["images"].shape[2:] == (H, W, 3)
     assert small["depth"].shape[2:] == (H, W, 1)
@@ -253,9 +256,9 @@ def test_split_naming_missing_model(fake_data_root, tmp_path):
     split_file = tmp_path / "bad_split.json"
     s, m = fake_data_root.splits["train"][0]
     write_splits(split_file, {"train": {s: [m, "no_such_model"]}})
-    args = make_args(fake_data_root, split_file=str(split_file))
+    config = make_config(fake_data_root, split_file=str(split_file))
     with pytest.raises(DataError) as e:
-        Loader(args, "train")
+        Loader(config, "train")
     msg = str(e.value)
     for part in (str(split_file), s, "no_such_model", str(fake_data_root.root)):
         assert part in msg
@@ -264,13 +267,13 @@ def test_split_naming_missing_model(fake_data_root, tmp_path):
 def test_missing_split_file_or_split(fake_data_root, tmp_path):
     missing = tmp_path / "nope.json"
     with pytest.raises(DataError, match="nope.json"):
-        Loader(make_args(fake_data_root, split_file=str(missing)), "train")
+        Loader(make_config(fake_data_root, split_file=str(missing)), "train")
     only_train = tmp_path / "only_train.json"
     write_splits(only_train, {"train": {}})
     with pytest.raises(DataError, match="no split 'val'"):
-        Loader(make_args(fake_data_root, split_file=str(only_train)), "val")
+        Loader(make_config(fake_data_root, split_file=str(only_train)), "val")
     with pytest.raises(DataError, match="empty"):
-        Loader(make_args(fake_data_root, split_file=str(only_train)), "train")
+        Loader(make_config(fake_data_root, split_file=str(only_train)), "train")
 
 
 def test_missing_voxel_file_at_construction(broken_root):
@@ -278,7 +281,7 @@ def test_missing_voxel_file_at_construction(broken_root):
     path = broken_root.layout.voxel_path(s, m, 32)
     path.unlink()
     with pytest.raises(DataError, match=str(path)):
-        Loader(make_args(broken_root), "val")
+        Loader(make_config(broken_root), "val")
 
 
 def _iterate_all(loader: Loader) -> None:
@@ -286,8 +289,8 @@ def _iterate_all(loader: Loader) -> None:
         pass
 
 
-def _all_views_args(root: FakeRoot) -> Args:
-    return make_args(root, val_batch_size=1, val_im_batch=20)
+def _all_views_config(root: FakeRoot) -> LoaderConfig:
+    return make_config(root, val_batch_size=1, val_im_batch=20)
 
 
 def test_missing_camera_file(broken_root):
@@ -295,7 +298,7 @@ def test_missing_camera_file(broken_root):
     path = broken_root.layout.camera_path(s, m, 3)
     path.unlink()
     with pytest.raises(DataError) as e:
-        _iterate_all(Loader(_all_views_args(broken_root), "val"))
+        _iterate_all(Loader(_all_views_config(broken_root), "val"))
     assert str(path) in str(e.value) and "camera" in str(e.value)
 
 
@@ -307,7 +310,7 @@ def test_truncated_png(broken_root, kind):
     raw = path.read_bytes()
     path.write_bytes(raw[: len(raw) // 2])
     with pytest.raises(DataError) as e:
-        _iterate_all(Loader(_all_views_args(broken_root), "val"))
+        _iterate_all(Loader(_all_views_config(broken_root), "val"))
     assert str(path) in str(e.value) and "truncated" in str(e.value)
 
 
@@ -316,7 +319,7 @@ def test_missing_render_file(broken_root):
     path = broken_root.layout.render_path(s, m, 7)
     path.unlink()
     with pytest.raises(DataError, match=str(path)):
-        _iterate_all(Loader(_all_views_args(broken_root), "val"))
+        _iterate_all(Loader(_all_views_config(broken_root), "val"))
 
 
 def test_voxel_file_without_volume(broken_root):
@@ -324,7 +327,7 @@ def test_voxel_file_without_volume(broken_root):
     path = broken_root.layout.voxel_path(s, m, 32)
     scipy.io.savemat(path, {"Vol": np.zeros((32, 32, 32), np.uint8)})
     with pytest.raises(DataError) as e:
-        _iterate_all(Loader(_all_views_args(broken_root), "val"))
+        _iterate_all(Loader(_all_views_config(broken_root), "val"))
     assert str(path) in str(e.value) and "'Volume'" in str(e.value)
 
 
@@ -396,9 +399,9 @@ def test_damaged_png_is_named(broken_root, kind, damage, loader):
     path = layout.render_path(s, m, 5) if kind == "render" else layout.depth_path(s, m, 5)
     fn, what = PNG_DAMAGE[damage]
     path.write_bytes(fn(path.read_bytes()))
-    args = _all_views_args(broken_root).replace(loader=loader)
+    config = _all_views_config(broken_root).replace(kind=loader)
     with pytest.raises(DataError) as e:
-        _iterate_all(make_loader(args, "val"))
+        _iterate_all(make_loader(config, "val"))
     assert str(path) in str(e.value) and what in str(e.value), str(e.value)
     assert "Traceback" not in str(e.value) and "{{" not in str(e.value)
 
@@ -411,9 +414,9 @@ def test_png_of_wrong_type_is_named(broken_root, kind, loader):
     layout = broken_root.layout
     path = layout.render_path(s, m, 5) if kind == "render" else layout.depth_path(s, m, 5)
     path.write_bytes((_rgb_png if kind == "render" else _8bit_png)(path.read_bytes()))
-    args = _all_views_args(broken_root).replace(loader=loader)
+    config = _all_views_config(broken_root).replace(kind=loader)
     with pytest.raises(DataError) as e:
-        _iterate_all(make_loader(args, "val"))
+        _iterate_all(make_loader(config, "val"))
     assert str(path) in str(e.value), str(e.value)
     assert ("8-bit RGB PNG, expected 8-bit RGBA" if kind == "render"
             else "8-bit grey PNG, expected 16-bit grey") in str(e.value)
@@ -442,9 +445,9 @@ def test_bad_camera_is_named(broken_root, damage, loader):
         else:
             E = np.diag([-1.0, 1.0, -1.0, 1.0]) @ E
         scipy.io.savemat(path, {"K": K, "extrinsic": E})
-    args = _all_views_args(broken_root).replace(loader=loader)
+    config = _all_views_config(broken_root).replace(kind=loader)
     with pytest.raises(DataError) as e:
-        _iterate_all(make_loader(args, "val"))
+        _iterate_all(make_loader(config, "val"))
     msg = str(e.value)
     assert msg.startswith((f"camera {path}:", f"unreadable camera file: {path}")), msg
     if damage == "K zeros":
@@ -458,9 +461,9 @@ def test_bad_voxels_are_named(broken_root, loader):
     s, m = broken_root.splits["val"][0]
     path = broken_root.layout.voxel_path(s, m, 32)
     scipy.io.savemat(path, {"Volume": np.full((32, 32, 32), np.nan)})
-    args = _all_views_args(broken_root).replace(loader=loader)
+    config = _all_views_config(broken_root).replace(kind=loader)
     with pytest.raises(DataError) as e:
-        _iterate_all(make_loader(args, "val"))
+        _iterate_all(make_loader(config, "val"))
     assert str(path) in str(e.value) and "NaN" in str(e.value), str(e.value)
 
 
@@ -470,7 +473,7 @@ def test_training_stream_names_the_file(broken_root):
         for v in range(20):
             p = broken_root.layout.render_path(s, m, v)
             p.write_bytes(_corrupt_idat(p.read_bytes()))
-    loader = Loader(make_args(broken_root, batch_size=2), "train")
+    loader = Loader(make_config(broken_root, batch_size=2), "train")
     with pytest.raises(DataError) as e:
         next(loader.iterate(3))
     assert "render_" in str(e.value) and str(broken_root.root) in str(e.value)

@@ -1,7 +1,9 @@
-"""Tests of the TensorFlow-free numpy loader (data/stream.py) against the tf.data loader."""
+"""Tests of the TensorFlow-free numpy loader (data/loaders/numpy_loader.py) against the tf.data
+loader, and of the loader factory."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import subprocess
 import sys
@@ -11,12 +13,14 @@ import numpy as np
 import pytest
 import scipy.io
 
+from data.examples import load_example, resize_views
 from data.io import DataError
 from data.layout import DataLayout
-from data.loader import Loader
-from data.stream import LoaderState, NumpyLoader, load_example, make_loader, resize_views
+from data.loaders import LoaderConfig, LoaderState, NumpyLoader, make_loader
+from data.loaders.tf_loader import Loader
 from tests.conftest import FakeRoot
-from tests.data.test_loader import make_args
+from tests.data.test_loader import make_config
+from training.config import load_args
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,10 +39,10 @@ def tf_batches(loader: Loader) -> list[dict[str, np.ndarray]]:
 def test_eval_batches_match_tf_loader(fake_data_root: FakeRoot, hw):
     """Same models, order, views, K, voxels and depth; images to float rounding."""
     over = {"im_h": hw[0], "im_w": hw[1]} if hw else {}
-    args = make_args(fake_data_root, **over)
+    config = make_config(fake_data_root, **over)
     # the train split (6 models) in evaluation mode: batches of 4 and 2
-    ref = tf_batches(Loader(args, "train", training=False, batch_size=4, views=3))
-    got = list(NumpyLoader(args, "train", training=False, batch_size=4, views=3).iterate())
+    ref = tf_batches(Loader(config, "train", training=False, batch_size=4, views=3))
+    got = list(NumpyLoader(config, "train", training=False, batch_size=4, views=3).iterate())
     assert len(got) == len(ref) >= 2
     assert len(got[-1]["images"]) == len(ref[-1]["images"])  # the last, smaller batch
     for g, r in zip(got, ref, strict=True):
@@ -53,8 +57,8 @@ def test_eval_batches_match_tf_loader(fake_data_root: FakeRoot, hw):
 
 def test_train_stream_views_epochs_and_resume(fake_data_root: FakeRoot):
     n = len(fake_data_root.splits["train"])
-    args = make_args(fake_data_root, batch_size=2, im_batch=3, rng_seed=5)
-    loader = NumpyLoader(args, "train", with_depth=False)
+    config = make_config(fake_data_root, batch_size=2, im_batch=3, rng_seed=5)
+    loader = NumpyLoader(config, "train", with_depth=False)
     it = loader.iterate()
     first = [next(it) for _ in range(n)]  # two epochs of n / 2 batches
     assert "depth" not in first[0]
@@ -67,11 +71,11 @@ def test_train_stream_views_epochs_and_resume(fake_data_root: FakeRoot):
     # resuming at step k (an int or a saved state) yields what continuing would have yielded
     k = 3
     for start in (k, loader.state(k), LoaderState.from_dict(loader.state(k).to_dict())):
-        again = next(NumpyLoader(args, "train", with_depth=False).iterate(start))
+        again = next(NumpyLoader(config, "train", with_depth=False).iterate(start))
         for key in ("images", "view_ids", "K", "voxels"):
             np.testing.assert_array_equal(again[key], first[k][key])
     # another seed gives another stream
-    other = next(NumpyLoader(args.replace(rng_seed=6), "train").iterate())
+    other = next(NumpyLoader(config.replace(rng_seed=6), "train").iterate())
     assert not np.array_equal(other["view_ids"], first[0]["view_ids"])
 
 
@@ -105,8 +109,8 @@ def test_missing_and_corrupt_files_are_named(fake_data_root: FakeRoot, tmp_path:
     shutil.copytree(fake_data_root.root, root)
     broken = FakeRoot(root=root, split_file=root / "splits.json", splits=fake_data_root.splits,
                       boxes=fake_data_root.boxes)
-    args = make_args(broken, test_im_batch=20)
-    loader = NumpyLoader(args, "test")
+    config = make_config(broken, test_im_batch=20)
+    loader = NumpyLoader(config, "test")
     s, m = loader.models[1]
     bad = loader.layout.render_path(s, m, 7)
     bad.write_bytes(bad.read_bytes()[:100])
@@ -114,14 +118,34 @@ def test_missing_and_corrupt_files_are_named(fake_data_root: FakeRoot, tmp_path:
         list(loader.iterate())
     bad.unlink()
     with pytest.raises(DataError, match=str(bad)):
-        list(NumpyLoader(args, "test").iterate())
+        list(NumpyLoader(config, "test").iterate())
 
 
 def test_make_loader_choice(fake_data_root: FakeRoot):
-    args = make_args(fake_data_root)
-    assert isinstance(make_loader(args.replace(loader="numpy"), "val"), NumpyLoader)
-    assert isinstance(make_loader(args.replace(loader="tf"), "val"), Loader)
-    assert isinstance(make_loader(args, "val"), Loader)  # auto, TensorFlow installed here
+    config = make_config(fake_data_root)
+    assert isinstance(make_loader(config.replace(kind="numpy"), "val"), NumpyLoader)
+    assert isinstance(make_loader(config.replace(kind="tf"), "val"), Loader)
+    assert isinstance(make_loader(config, "val"), Loader)  # auto, TensorFlow installed here
+
+
+def test_loader_config_from_args(fake_data_root: FakeRoot):
+    """The config holds the run arguments' loader keys; a loader refuses the arguments
+    themselves."""
+    args = load_args(None, {"data_root": str(fake_data_root.root), "loader": "numpy",
+                            "val_split_file": "splits_small", "test_batch_size": 3})
+    config = LoaderConfig.from_args(args)
+    assert config.kind == "numpy" and config.data_root == str(fake_data_root.root)
+    for f in dataclasses.fields(config):
+        if f.name != "kind":
+            assert getattr(config, f.name) == getattr(args, f.name), f.name
+    for split in ("train", "val", "test"):
+        assert config.split_file_for(split) == args.split_file_for(split)
+    assert config.batch_for("test", training=False) == (3, args.test_im_batch)
+    assert config.batch_for("val", training=True) == (args.batch_size, args.im_batch)
+    with pytest.raises(TypeError, match="LoaderConfig.from_args"):
+        NumpyLoader(args, "val")
+    with pytest.raises(ValueError, match="kind"):
+        config.replace(kind="torch")
 
 
 def test_stream_and_training_modules_import_without_tensorflow(fake_data_root: FakeRoot):
@@ -132,11 +156,11 @@ def test_stream_and_training_modules_import_without_tensorflow(fake_data_root: F
         "'tensorflow' else f(n, *a))(u.find_spec)\n"
         "import os; os.environ['KERAS_BACKEND'] = 'jax'\n"
         "from training.config import load_args\n"
-        "from data.stream import make_loader, NumpyLoader\n"
+        "from data.loaders import LoaderConfig, NumpyLoader, make_loader\n"
         "import training.loop, training.evaluate, training.cli, training.summaries\n"
         f"args = load_args(None, {{'data_root': {str(fake_data_root.root)!r}, "
         f"'split_file': {str(fake_data_root.split_file)!r}}})\n"
-        "loader = make_loader(args, 'val')\n"
+        "loader = make_loader(LoaderConfig.from_args(args), 'val')\n"
         "assert isinstance(loader, NumpyLoader), loader\n"
         "b = next(loader.iterate()); print(b['images'].shape)\n"
     )
@@ -150,8 +174,8 @@ def test_stream_and_training_modules_import_without_tensorflow(fake_data_root: F
 # --------------------------------------------------------------------------------------------
 def _small_root(root: Path, sizes: list[int], depth_size: int | None = None) -> DataLayout:
     """One model ("s"/"m") with one view per entry of ``sizes`` (square renders of that size)."""
-    from data.cameras import intrinsics, look_at
     from data.io import write_camera, write_depth, write_render, write_voxels
+    from geometry.camera import intrinsics, look_at
 
     layout = DataLayout(root)
     for v, n in enumerate(sizes):
@@ -182,7 +206,7 @@ def test_find_bad_file_names_the_first_bad_file(fake_data_root: FakeRoot, tmp_pa
     shutil.copytree(fake_data_root.root, root)
     broken = FakeRoot(root=root, split_file=root / "splits.json", splits=fake_data_root.splits,
                       boxes=fake_data_root.boxes)
-    loader = NumpyLoader(make_args(broken), "test", with_depth=False)
+    loader = NumpyLoader(make_config(broken), "test", with_depth=False)
     specs = [(0, [0, 1]), (1, [2, 3])]
     assert loader.find_bad_file(specs) is None
     s, m = loader.models[1]
@@ -193,4 +217,4 @@ def test_find_bad_file_names_the_first_bad_file(fake_data_root: FakeRoot, tmp_pa
     loader.layout.depth_path(s, m, 2).write_bytes(b"")  # not read: with_depth=False
     assert str(loader.find_bad_file(specs)) == str(err)
     with pytest.raises(DataError, match=str(bad)):  # the loader raises the same
-        list(NumpyLoader(make_args(broken), "test", batch_size=2, views=20).iterate())
+        list(NumpyLoader(make_config(broken), "test", batch_size=2, views=20).iterate())
