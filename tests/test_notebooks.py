@@ -1,23 +1,26 @@
-"""The demo notebooks (demo_vlsm.ipynb, demo_dlsm.ipynb), their helpers and the HTML renderer.
+"""The demo notebooks (demo_vlsm.ipynb, demo_dlsm.ipynb) and the HTML renderer.
 
 The notebooks are executed top to bottom in a fresh ``python3`` kernel on the ``tiny`` dataset
 (the session fixture ``tiny_root``) with the shipped models, and their key outputs checked: the
 IoU table (V-LSM) or the depth error tables (D-LSM), the own-views cell, figures and the
-interactive plotly figures.
+interactive plotly figures. Both also run once more, side by side, under ``KERAS_BACKEND=jax``
+in kernels that cannot import TensorFlow (what a JAX-only machine has). Their helpers
+(``demo/``, ``vis/``) are tested in ``tests/demo`` and ``tests/vis``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
 import importlib.util
 import math
+import os
 import re
 import time
 from pathlib import Path
 
 import nbformat
-import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,7 +48,7 @@ def _text(cell: nbformat.NotebookNode) -> str:
 
 
 def _table_values(text: str) -> dict[str, list[float]]:
-    """``{row label: values}`` of the pipe tables printed by ``training.demo.format_table``."""
+    """``{row label: values}`` of the pipe tables printed by ``demo.tables.format_table``."""
     rows = {}
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -105,90 +108,89 @@ def test_compress_plotly_roundtrip():
         render.compress_plotly(page + page, lib)
 
 
-def test_demo_data_helpers(tiny_root):
-    from training import demo
-
-    root, split = demo.find_data(tiny_root, build=False)
-    assert root == Path(tiny_root)
-    assert split.name in ("splits_tiny.json", "splits.json")
-    picked = demo.sample_models(split, 3)
-    assert len(picked) == 3 and len({s for s, _ in picked}) == 3
-    from data.loader import split_models
-
-    everything = demo.sample_models(split, 100)  # more than there are: all, each once
-    assert sorted(everything) == sorted(split_models(split, "test"))
-    with pytest.raises(FileNotFoundError):
-        demo.find_data(Path(tiny_root) / "nope")
-
-
-def test_find_data_builds_tiny_when_there_is_no_data(tiny_root, tmp_path, monkeypatch):
-    from training import demo
-
-    calls = []
-
-    def fake_run(cmd, cwd, check):  # stands for `python -m data.build synth --size tiny`
-        calls.append(cmd)
-        (Path(cwd) / "datasets").mkdir()
-        (Path(cwd) / "datasets" / "tiny").symlink_to(tiny_root)
-
-    monkeypatch.setattr(demo, "REPO_ROOT", tmp_path)
-    monkeypatch.setattr(demo.subprocess, "run", fake_run)
-    with pytest.raises(FileNotFoundError, match="no data"):
-        demo.find_data(build=False)
-    root, split = demo.find_data()
-    assert calls and calls[0][1:5] == ["-m", "data.build", "synth", "--size"]
-    assert calls[0][5] == "tiny"
-    assert root == tmp_path / "datasets" / "tiny" and split.is_file()
-
-
-def test_own_views_any_size_and_camera_checks(tmp_path):
-    from PIL import Image
-
-    from training import demo
-
-    K = np.array([[420.0, 0, 112], [0, 420, 112], [0, 0, 1]])
-    E = np.array([[0.0, 1, 0, 0], [0, 0, -1, 0], [-1, 0, 0, 2]])  # az 0, el 0, distance 2
-    rgba = np.zeros((90, 120, 4), np.uint8)
-    rgba[30:60, 40:80] = (255, 0, 0, 255)
-    Image.fromarray(rgba).save(tmp_path / "a.png")
-    Image.fromarray(rgba[..., :3]).convert("L").save(tmp_path / "b.png")
-    Kf = K * np.array([[120 / 224], [90 / 224], [1]])
-    views = demo.prepare_own_views([tmp_path / "a.png", tmp_path / "b.png"], [Kf, Kf],
-                                   [E, np.vstack([E, [0, 0, 0, 1]])], (64, 32))
-    assert views["images"].shape == (2, 64, 32, 3)
-    assert views["images"][0, 0, 0].tolist() == [1.0, 1.0, 1.0]  # transparent -> white
-    np.testing.assert_allclose(views["K"][0], K * np.array([[32 / 224], [64 / 224], [1]]),
-                               rtol=1e-6)
-    assert views["extrinsic"].shape == (2, 3, 4)
-    cam_to_world = np.hstack([E[:, :3].T, (-E[:, :3].T @ E[:, 3])[:, None]])
-    with pytest.raises(ValueError, match="behind the camera"):
-        demo.prepare_own_views([tmp_path / "a.png"], [Kf], [cam_to_world], (64, 64))
-    with pytest.raises(ValueError, match="one K and one extrinsic per image"):
-        demo.prepare_own_views([tmp_path / "a.png"], [Kf, Kf], [E], (64, 64))
-
-
 # --------------------------------------------------------------------------------------------
 # Executing the notebooks
 # --------------------------------------------------------------------------------------------
-def _execute(kind: str, data_root: Path, tmp_path: Path,
-             monkeypatch: pytest.MonkeyPatch) -> tuple[nbformat.NotebookNode, float]:
+#: ``sitecustomize.py`` of the no-TensorFlow kernels: Python runs it at start-up when its folder
+#: is on ``PYTHONPATH``, before the kernel imports anything.
+NO_TF_SITECUSTOMIZE = """\
+# tests/test_notebooks.py: TensorFlow is not importable in this process (as on a JAX-only
+# machine): `import tensorflow` raises ModuleNotFoundError, importlib.util.find_spec gives None.
+import sys
+
+sys.modules["tensorflow"] = None
+"""
+#: Appended to each notebook copy run without TensorFlow: what the kernel ended up with.
+BACKEND_REPORT = ('import sys, keras\n'
+                  'print("tensorflow module:", sys.modules.get("tensorflow", "never imported"))\n'
+                  'print("keras backend:", keras.backend.backend())')
+#: The notebook executions each test checks: (notebook, "tf" (the default backend, two test
+#: models) or "jax" (KERAS_BACKEND=jax, TensorFlow not importable, one test model)).
+EXECUTIONS = {
+    "test_vlsm_notebook_runs": [("vlsm", "tf")],
+    "test_dlsm_notebook_runs": [("dlsm", "tf")],
+    "test_notebooks_run_on_jax_without_tensorflow": [("vlsm", "jax"), ("dlsm", "jax")],
+}
+
+
+@pytest.fixture(scope="module")
+def executed(request, tiny_root, tmp_path_factory
+             ) -> dict[tuple[str, str], nbformat.NotebookNode | BaseException]:
+    """Every notebook execution the selected tests of this module check, all at once.
+
+    Each runs top to bottom in a fresh ``python3`` kernel of its own (so the four share the
+    machine's cores: on 2 cores about 140 s together instead of 170 s one after another).
+    Returns ``{(kind, backend): executed notebook, or the exception its execution raised}``.
+
+    The "jax" kernels get ``KERAS_BACKEND=jax``, a ``sitecustomize.py`` on ``PYTHONPATH`` that
+    makes TensorFlow unimportable (:data:`NO_TF_SITECUSTOMIZE`), and JAX's non-partitionable
+    threefry, which compiles the weight initialisers of the model build (overwritten by the
+    checkpoint, so nothing shown changes) several times faster on CPU.
+    """
     from nbclient import NotebookClient
 
-    monkeypatch.setenv("LSM_DEMO_DATA_ROOT", str(data_root))
-    monkeypatch.setenv("LSM_DEMO_N_MODELS", "2")
-    monkeypatch.setenv("LSM_DEMO_PLOTLY_RENDERER", "plotly_mimetype")
-    monkeypatch.setenv("TMPDIR", str(tmp_path))  # the own-views files
-    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
-    nb = nbformat.read(NOTEBOOKS[kind], as_version=4)
-    t0 = time.perf_counter()
-    NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
-                   resources={"metadata": {"path": str(REPO)}}).execute()
-    seconds = time.perf_counter() - t0
-    print(f"{NOTEBOOKS[kind].name} executed in {seconds:.1f} s")
+    here = Path(__file__).resolve()
+    selected = {getattr(item, "originalname", item.name) for item in request.session.items
+                if Path(str(item.fspath)).resolve() == here}
+    runs = sorted({run for name in selected for run in EXECUTIONS.get(name, [])})
+    tmp = tmp_path_factory.mktemp("notebooks")
+    shim = tmp / "no_tensorflow"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(NO_TF_SITECUSTOMIZE)
+    common = {"LSM_DEMO_DATA_ROOT": str(tiny_root), "LSM_DEMO_PLOTLY_RENDERER": "plotly_mimetype",
+              "TMPDIR": str(tmp), "TF_CPP_MIN_LOG_LEVEL": "2"}  # TMPDIR: the own-views files
+    pythonpath = os.pathsep.join([str(shim), *filter(None, [os.environ.get("PYTHONPATH")])])
+    envs = {"tf": {**os.environ, **common, "LSM_DEMO_N_MODELS": "2"},
+            "jax": {**os.environ, **common, "LSM_DEMO_N_MODELS": "1", "KERAS_BACKEND": "jax",
+                    "JAX_PLATFORMS": "cpu", "JAX_THREEFRY_PARTITIONABLE": "0",
+                    "PYTHONPATH": pythonpath}}
+
+    async def execute(kind: str, backend: str) -> nbformat.NotebookNode:
+        nb = nbformat.read(NOTEBOOKS[kind], as_version=4)
+        if backend == "jax":
+            nb.cells.append(nbformat.v4.new_code_cell(BACKEND_REPORT))
+        t0 = time.perf_counter()
+        await NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
+                             resources={"metadata": {"path": str(REPO)}}
+                             ).async_execute(env=envs[backend])
+        print(f"{NOTEBOOKS[kind].name} ({backend}) executed in {time.perf_counter() - t0:.1f} s")
+        return nb
+
+    async def execute_all() -> list[nbformat.NotebookNode | BaseException]:
+        return await asyncio.gather(*(execute(*run) for run in runs), return_exceptions=True)
+
+    return dict(zip(runs, asyncio.run(execute_all()), strict=True))
+
+
+def _notebook(executed: dict, kind: str, backend: str) -> nbformat.NotebookNode:
+    """One execution of :func:`executed`, checked free of errors."""
+    nb = executed[kind, backend]
+    if isinstance(nb, BaseException):
+        raise nb
     for c in nb.cells:
         for out in c.get("outputs", []):
             assert out.output_type != "error", f"{out.ename}: {out.evalue}"
-    return nb, seconds
+    return nb
 
 
 def _count(nb: nbformat.NotebookNode, mime: str) -> int:
@@ -197,8 +199,8 @@ def _count(nb: nbformat.NotebookNode, mime: str) -> int:
 
 
 @pytest.mark.slow
-def test_vlsm_notebook_runs(tiny_root, tmp_path, monkeypatch):
-    nb, _ = _execute("vlsm", tiny_root, tmp_path, monkeypatch)
+def test_vlsm_notebook_runs(executed):
+    nb = _notebook(executed, "vlsm", "tf")
     text = _text(_cells_by_tag(nb, "iou-table")[0])
     assert "IoU x100" in text
     table = _table_values(text)
@@ -214,8 +216,8 @@ def test_vlsm_notebook_runs(tiny_root, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_dlsm_notebook_runs(tiny_root, tmp_path, monkeypatch):
-    nb, _ = _execute("dlsm", tiny_root, tmp_path, monkeypatch)
+def test_dlsm_notebook_runs(executed):
+    nb = _notebook(executed, "dlsm", "tf")
     text = _text(_cells_by_tag(nb, "depth-error-table")[0])
     assert "over the views seen so far" in text and "over all input views" in text
     table = _table_values(text.split("over all input views")[0])
@@ -227,3 +229,24 @@ def test_dlsm_notebook_runs(tiny_root, tmp_path, monkeypatch):
     assert len(vals) == 4 and all(math.isfinite(float(v)) for v in vals)
     assert _count(nb, "image/png") >= 2 + 2 + 1  # views, depth maps, own views
     assert _count(nb, PLOTLY_MIME) == 2  # one fused point cloud figure per model
+
+
+@pytest.mark.slow
+def test_notebooks_run_on_jax_without_tensorflow(executed):
+    """Every cell of both notebooks on JAX in kernels where TensorFlow cannot be imported
+    (what a JAX-only machine has), one test model each."""
+    for kind in sorted(NOTEBOOKS):
+        nb = _notebook(executed, kind, "jax")
+        assert all(c.execution_count for c in nb.cells if c.cell_type == "code")
+        report = _text(nb.cells[-1])
+        assert "tensorflow module: None" in report and "keras backend: jax" in report, report
+        tag = "iou-table" if kind == "vlsm" else "depth-error-table"
+        table = _table_values(_text(_cells_by_tag(nb, tag)[0]).split("over all input views")[0])
+        assert "mean" in table and len(table) == 2  # 1 model + mean
+        for vals in table.values():
+            assert len(vals) == 4 and all(math.isfinite(v) for v in vals)
+        own = _text(_cells_by_tag(nb, "own-views")[0])
+        vals = re.search(r"own files: \[([^\]]*)\]", own).group(1).split()
+        assert len(vals) == 4 and all(math.isfinite(float(v)) for v in vals)
+        assert _count(nb, "image/png") >= 1 + 1 + 1  # views, prediction, own views
+        assert _count(nb, PLOTLY_MIME) == 1  # one interactive figure per model

@@ -223,8 +223,8 @@ def _cloud_figures(batch: dict[str, Any], depth: np.ndarray) -> np.ndarray:
     Returns:
         (B, 4) :data:`CLOUD_FIGURES` against the surface of each model's true voxels.
     """
-    from training.export import fuse_point_cloud
     from training.pointclouds import chamfer, voxel_surface_points
+    from vis.meshes import fuse_point_cloud
 
     images, K, E = (np.asarray(batch[k]) for k in ("images", "K", "extrinsic"))
     voxels = np.asarray(batch["voxels"])[..., 0]

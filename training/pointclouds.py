@@ -1,6 +1,6 @@
 """Point-cloud evaluation of depth predictions: ground-truth surface samples and Chamfer figures.
 
-D-LSM predicts one depth map per view; :func:`training.export.fuse_point_cloud` back-projects
+D-LSM predicts one depth map per view; :func:`vis.meshes.fuse_point_cloud` back-projects
 them into one world-space cloud. This module scores such a cloud against points sampled on the
 surface of the ground-truth voxel grid:
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
-from data.voxelize import GRID_RANGE
+from geometry.grid import GRID_RANGE
 
 __all__ = ["chamfer", "voxel_surface_points"]
 

@@ -1,18 +1,12 @@
-"""Point clouds: voxel surface samples, Chamfer figures, fusion of true depth maps."""
+"""Point-cloud evaluation: voxel surface samples and Chamfer figures (the fusion of depth maps
+into a cloud is tested in tests/vis/test_meshes.py)."""
 
 from __future__ import annotations
-
-import json
 
 import numpy as np
 import pytest
 
-from data.layout import DataLayout
-from data.loader import load_example
-from training.export import fuse_point_cloud
 from training.pointclouds import chamfer, voxel_surface_points
-
-VOXEL = 1.0 / 32
 
 
 def test_one_voxel_has_six_faces_on_its_boundary():
@@ -59,39 +53,3 @@ def test_chamfer_edge_cases():
     assert np.isnan(empty["accuracy"]) and empty["fscore"] == 0.0
     with pytest.raises(ValueError, match="gt"):
         chamfer(gt, np.zeros((0, 3)))
-
-
-def _tiny_models(root, n=6):
-    splits = json.loads((root / "splits.json").read_text())["test"]
-    return [(s, m) for s, ms in sorted(splits.items()) for m in ms][:n]
-
-
-def test_fused_true_depth_lands_on_the_true_surface(tiny_root):
-    """Depth maps of all 20 views, back-projected, lie on the true voxels' surface."""
-    layout = DataLayout(tiny_root)
-    for synset, model in _tiny_models(tiny_root):
-        ex = load_example(layout, synset, model, range(20), 32)
-        cloud = fuse_point_cloud(ex["depth"][..., 0], ex["images"], ex["K"], ex["extrinsic"])
-        pts = np.asarray(cloud.vertices)
-        gt = voxel_surface_points(ex["voxels"][..., 0])
-        figs = chamfer(pts, gt)
-        # voxels hold the cells whose centre is inside, so the true surface is within about
-        # half a voxel of their boundary; thin parts (under a voxel) may have no voxels
-        assert figs["accuracy"] < 0.75 * VOXEL, (synset, figs)
-        assert figs["completeness"] < 1.0 * VOXEL, (synset, figs)
-        assert len(cloud.colors) == len(pts)
-        # the same cloud moved by two voxels is clearly worse
-        moved = chamfer(pts + 2 * VOXEL / np.sqrt(3), gt)
-        assert moved["accuracy"] > 2 * figs["accuracy"], (synset, figs, moved)
-
-
-def test_fusion_drops_points_outside_the_grid(tiny_root):
-    layout = DataLayout(tiny_root)
-    synset, model = _tiny_models(tiny_root, 1)[0]
-    ex = load_example(layout, synset, model, [0], 32)
-    depth = ex["depth"][..., 0].copy()
-    fg = depth < 9.99
-    depth[fg] += 5.0  # behind the object, out of the grid cube
-    assert len(fuse_point_cloud(depth, ex["images"], ex["K"], ex["extrinsic"]).vertices) == 0
-    kept = fuse_point_cloud(depth, ex["images"], ex["K"], ex["extrinsic"], margin=None)
-    assert len(kept.vertices) == fg.sum()

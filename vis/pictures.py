@@ -2,6 +2,7 @@
 
 Voxel grids are shown as projections: the maximum occupancy probability along world z (a view
 from the top) and along world y (a view from the side), so a grid fits in a 2D picture.
+Used by :mod:`training.tasks` (TensorBoard) and :mod:`training.export` (contact sheets).
 """
 
 from __future__ import annotations
