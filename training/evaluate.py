@@ -29,7 +29,8 @@ import numpy as np
 from tabulate import tabulate
 from tqdm import tqdm
 
-from data.layout import BACKGROUND_DEPTH, class_name
+from data.layout import class_name
+from geometry.depth import foreground
 from training.config import Args
 from training.export import as_text
 from training.loop import to_backend
@@ -182,7 +183,7 @@ def _hull_scores(task: Task, batch: dict[str, Any], thresholds: tuple[float, ...
     from ops.visual_hull import visual_hull
 
     depth = np.asarray(batch["depth"])[..., 0]
-    masks = (depth < BACKGROUND_DEPTH - 1e-3).astype(np.float32)
+    masks = foreground(depth).astype(np.float32)
     K, E = np.asarray(batch["K"]), np.asarray(batch["extrinsic"])
     if task.kind == "vlsm":
         gt = np.asarray(batch["voxels"])[..., 0] > 0.5
