@@ -3,7 +3,7 @@
 The layout is the one of the original LSM ShapeNet release::
 
     <root>/renders/<synset>/<model_id>/render_{i}.png   RGBA 224x224, i = 0..19
-    <root>/renders/<synset>/<model_id>/depth_{i}.png    uint16, metres = v / 65535 * 10
+    <root>/renders/<synset>/<model_id>/depth_{i}.png    uint16, scene units = v * geometry.depth.DEPTH_SCALE
     <root>/renders/<synset>/<model_id>/camera_{i}.mat   K (3x3), extrinsic (4x4 world->camera)
     <root>/voxels/modelVoxels32/<synset>/<model_id>.mat key 'Volume', uint8 32^3
     <root>/voxels/modelVoxels64/<synset>/<model_id>.mat key 'Volume', uint8 64^3
@@ -21,9 +21,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-# TODO(arch): consumers import these from geometry.depth; re-exported until they all do
-from geometry.depth import BACKGROUND_DEPTH, DEPTH_MAX, DEPTH_SCALE  # noqa: F401
 
 #: ShapeNet synset id -> class name, in the order of the release's tables.
 CLASSES: dict[str, str] = {

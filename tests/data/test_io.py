@@ -9,8 +9,9 @@ import pytest
 import scipy.io
 
 from data import io
-from data.layout import CLASSES, DEPTH_SCALE, DataLayout, split_path
+from data.layout import CLASSES, DataLayout, split_path
 from geometry.camera import intrinsics, look_at
+from geometry.depth import DEPTH_SCALE
 
 
 def test_layout_paths_match_release(tmp_path):
