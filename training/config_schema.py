@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from data.loaders.base import LoaderConfig
 from models.schema import MODEL_SCHEMA
 from training.config_values import (
     CLI_SOURCE,
@@ -195,12 +196,9 @@ class Args:
         return _build(None, dict(changes), "overrides", self.to_dict())
 
     def split_file_for(self, split: str) -> str:
-        """The split file used for ``split`` ("train", "val" or "test")."""
-        if split == "val" and self.val_split_file is not None:
-            return self.val_split_file
-        if split == "test" and self.test_split_file is not None:
-            return self.test_split_file
-        return self.split_file
+        """The split file used for ``split`` ("train", "val" or "test"); the loaders' rule
+        (:meth:`data.loaders.base.LoaderConfig.split_file_for`)."""
+        return LoaderConfig.from_args(self).split_file_for(split)
 
 
 _SPECS: dict[str, ArgSpec] | None = None
