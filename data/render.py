@@ -1,6 +1,6 @@
 """Render RGBA images and exact depth maps of meshes with trimesh ray casting (Embree).
 
-The camera model is the release's (see :mod:`ops.camera` for the convention, written once):
+The camera model is the release's (see :mod:`geometry` for the convention, written once):
 OpenCV axes, ``K`` in pixels, extrinsic ``[R | t]`` world -> camera. The ray of pixel
 ``(row v, col u)`` passes through the image point ``(u + 0.5, v + 0.5)``: pixel ``i`` covers
 ``[i, i + 1)``, as in the Blender renders of the release (whose principal point is 112 for 224 px).

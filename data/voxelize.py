@@ -16,14 +16,7 @@ import numpy as np
 import trimesh
 from scipy import ndimage
 
-GRID_RANGE = (-0.5, 0.5)
-
-
-def cell_centres(nvox: int, grid_range: tuple[float, float] = GRID_RANGE) -> np.ndarray:
-    """Centres of the cells along one axis: (N,) scene units, ``vmin + (i + 0.5) * vsize``."""
-    vmin, vmax = grid_range
-    vsize = (vmax - vmin) / nvox
-    return vmin + (np.arange(nvox) + 0.5) * vsize
+from geometry.grid import GRID_RANGE, cell_centres
 
 
 def _index_range(lo: float, hi: float, nvox: int, grid_range: tuple[float, float]) -> slice:

@@ -13,6 +13,7 @@ import trimesh
 from data import build, io
 from data.check import check_model, check_root, project_points, silhouette_agreement
 from data.layout import CLASSES, N_VIEWS, SPLITS_DIR, DataLayout
+from data.meshes import normalise_to_world
 
 
 def test_tiny_has_every_class_and_file(tiny_root):
@@ -66,7 +67,7 @@ def test_depth_lies_on_the_mesh_surface(tiny_root):
         m = L.models(s)[0]
         job = next(j for j in build.synthetic_jobs(build.SIZES["tiny"], 0, [s]) if j.model == m)
         parts, _ = shapes.make_object(s, np.random.default_rng(job.seed))
-        mesh = trimesh.util.concatenate(build.normalise_to_world([p.mesh for p in parts]))
+        mesh = trimesh.util.concatenate(normalise_to_world([p.mesh for p in parts]))
         for i in (0, 7):
             depth = io.read_depth(L.depth_path(s, m, i))
             K, E = io.read_camera(L.camera_path(s, m, i))

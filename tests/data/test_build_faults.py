@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from data import build, io
+from data import build, build_root, io
 from data.layout import DataLayout
 
 REPO = Path(__file__).resolve().parents[2]
@@ -207,7 +207,7 @@ def test_a_second_build_of_the_same_root_waits_then_refuses(tmp_path, monkeypatc
     fd = os.open(root / build.LOCK_NAME, os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        monkeypatch.setattr(build, "LOCK_WAIT_S", 0.3)
+        monkeypatch.setattr(build_root, "LOCK_WAIT_S", 0.3)
         with caplog.at_level(logging.INFO, logger="data.build"):
             assert build.main(_argv(root, workers=1)) == 1
         errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]

@@ -166,7 +166,7 @@ def test_thin_parts_are_thickened() -> None:
                                          .rotation_matrix(0.5, [1, 0, 0])), (0.1, 0.1, 0.1),
                     "sheet"),
     ]
-    shapes._enforce_min_thickness(parts)
+    shapes.enforce_min_thickness(parts)
     diag = shapes.object_diagonal(parts)
     assert shapes.part_min_extent(parts[1].mesh) / diag >= MIN_THICKNESS
     assert parts[1].mesh.is_volume

@@ -3,7 +3,8 @@
 import numpy as np
 import trimesh
 
-from data.voxelize import cell_centres, voxelize, voxelize_surface_filled
+from data.voxelize import voxelize, voxelize_surface_filled
+from geometry.grid import cell_centres
 
 
 def _box(lo, hi):

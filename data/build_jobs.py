@@ -1,0 +1,127 @@
+"""What a build makes: the jobs (one per model, synthetic or from a mesh folder) and the splits.
+
+Everything here depends only on the options (seed, size, classes, mesh folder), never on what
+is rendered: the split of a named size can be computed without building it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from data.layout import CLASSES
+from data.meshes import discover_meshes
+
+#: Models per class for each named synthetic size.
+SIZES: dict[str, int] = {"tiny": 3, "small": 24, "full": 300}
+#: Split fractions (train, val, test).
+SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
+
+
+@dataclass
+class Job:
+    """One model to build.
+
+    Attributes:
+        synset: class folder name (a ShapeNet synset id for synthetic data).
+        model: model id (folder / file stem).
+        seed: per-model seed for the cameras (and the shape, for synthetic models).
+        source: ``"synth"`` or the path of a mesh file.
+        index: model index within its class (synthetic models).
+        up: up axis of a source mesh, ``"y"`` or ``"z"``.
+    """
+
+    synset: str
+    model: str
+    seed: list[int]
+    source: str = "synth"
+    index: int = 0
+    up: str = "y"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def synthetic_model_id(seed: int, synset: str, index: int) -> str:
+    """ShapeNet-like 32-hex model id of synthetic model ``index`` of a class."""
+    return hashlib.md5(f"lsm-synth/{seed}/{synset}/{index}".encode()).hexdigest()
+
+
+def synthetic_jobs(per_class: int, seed: int = 0,
+                   synsets: Sequence[str] | None = None) -> list[Job]:
+    """Jobs of a synthetic dataset: ``per_class`` models for each synset.
+
+    Model ``i`` of a class depends only on (seed, synset, i), so a smaller size is a prefix of a
+    larger one.
+    """
+    synsets = list(synsets or CLASSES)
+    # index-major order: a build interrupted (or still running) holds a balanced prefix of
+    # every class, e.g. all of `small` once 24 models per class are done
+    return [Job(synset=s, model=synthetic_model_id(seed, s, i), seed=[seed, int(s), i], index=i)
+            for i in range(per_class) for s in synsets]
+
+
+def mesh_jobs(folder: Path, seed: int = 0, up: str = "y") -> list[Job]:
+    """Jobs for every mesh in a folder (see :func:`discover_meshes`)."""
+    jobs = []
+    for cls, model, path in discover_meshes(folder):
+        digest = int(hashlib.md5(f"{cls}/{model}".encode()).hexdigest()[:8], 16)
+        jobs.append(Job(synset=cls, model=model, seed=[seed, digest], source=str(path), up=up))
+    return jobs
+
+
+def models_of(jobs: Iterable[Job]) -> dict[str, list[str]]:
+    """``{synset: [model_id, ...]}`` of some jobs."""
+    models: dict[str, list[str]] = {}
+    for j in jobs:
+        models.setdefault(j.synset, []).append(j.model)
+    return models
+
+
+def split_counts(n: int) -> tuple[int, int, int]:
+    """(train, val, test) sizes for ``n`` models of a class: 70/10/20, each non-empty if n >= 3."""
+    if n < 3:
+        return n, 0, 0
+    n_val = max(1, round(n * SPLIT_FRACTIONS[1]))
+    n_test = max(1, round(n * SPLIT_FRACTIONS[2]))
+    return n - n_val - n_test, n_val, n_test
+
+
+def make_splits(models: dict[str, list[str]], seed: int = 0) -> dict[str, dict[str, list[str]]]:
+    """Seeded 70/10/20 split per class.
+
+    Args:
+        models: ``{synset: [model_id, ...]}``.
+        seed: permutation seed.
+
+    Returns:
+        ``{"train"|"val"|"test": {synset: sorted ids}}``.
+    """
+    out: dict[str, dict[str, list[str]]] = {"train": {}, "val": {}, "test": {}}
+    for synset, ids in models.items():
+        ids = sorted(ids)
+        digest = int(hashlib.md5(synset.encode()).hexdigest()[:8], 16)
+        perm = np.random.default_rng([seed, digest]).permutation(len(ids))
+        n_tr, n_va, _ = split_counts(len(ids))
+        chosen = [ids[i] for i in perm]
+        out["train"][synset] = sorted(chosen[:n_tr])
+        out["val"][synset] = sorted(chosen[n_tr:n_tr + n_va])
+        out["test"][synset] = sorted(chosen[n_tr + n_va:])
+    return out
+
+
+def synthetic_splits(size: str, seed: int = 0) -> dict[str, dict[str, list[str]]]:
+    """The split of a named synthetic size (depends only on ids, not on rendering)."""
+    jobs = synthetic_jobs(SIZES[size], seed)
+    models: dict[str, list[str]] = {}
+    for j in jobs:
+        models.setdefault(j.synset, []).append(j.model)
+    return make_splits(models, seed)
+
+
+def split_file_name(size: str) -> str:
+    """Repository split file of a named synthetic size: ``splits.json`` for ``full``."""
+    return "splits.json" if size == "full" else f"splits_{size}.json"
