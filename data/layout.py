@@ -3,7 +3,7 @@
 The layout is the one of the original LSM ShapeNet release::
 
     <root>/renders/<synset>/<model_id>/render_{i}.png   RGBA 224x224, i = 0..19
-    <root>/renders/<synset>/<model_id>/depth_{i}.png    uint16, scene units = v * geometry.depth.DEPTH_SCALE
+    <root>/renders/<synset>/<model_id>/depth_{i}.png    uint16, scene units = v * DEPTH_SCALE
     <root>/renders/<synset>/<model_id>/camera_{i}.mat   K (3x3), extrinsic (4x4 world->camera)
     <root>/voxels/modelVoxels32/<synset>/<model_id>.mat key 'Volume', uint8 32^3
     <root>/voxels/modelVoxels64/<synset>/<model_id>.mat key 'Volume', uint8 64^3
