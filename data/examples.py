@@ -65,7 +65,7 @@ def split_models(split_file: str | Path, split: str) -> list[tuple[str, str]]:
     return [(s, m) for s in sorted(splits[split]) for m in splits[split][s]]
 
 
-def _nearest(n0: int, n: int) -> np.ndarray:
+def nearest_indices(n0: int, n: int) -> np.ndarray:
     """Source pixel of each of ``n`` output pixels: ``floor((i + 0.5) * n0 / n)``, computed in
     float32 as TensorFlow's nearest-neighbour resize does (float64 rounds some ties down)."""
     x = (np.arange(n, dtype=np.float32) + np.float32(0.5)) * np.float32(n0 / n)
@@ -104,7 +104,7 @@ def resize_views(images: np.ndarray, K: np.ndarray, size: tuple[int, int],
     np.clip(out, 0.0, 1.0, out=out)
     scale = np.array([W / W0, H / H0, 1.0], np.float32)[:, None]
     if depth is not None:
-        depth = depth[:, _nearest(H0, H)][:, :, _nearest(W0, W)]
+        depth = depth[:, nearest_indices(H0, H)][:, :, nearest_indices(W0, W)]
     return out, K * scale, depth
 
 

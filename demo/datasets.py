@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from data.examples import eval_views, load_example, resize_views, split_models
+from data.examples import (
+    eval_views,
+    load_example,
+    nearest_indices,
+    resize_views,
+    split_models,
+)
 from data.io import DataError
 from data.layout import DataLayout, class_name, split_path
 
@@ -188,13 +194,12 @@ def resize_depth(depth: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     Returns:
         (V, h, w) float32, scene units.
     """
-    from data.examples import _nearest  # the loaders' pixel-centre rule, shared
-
     d = np.asarray(depth, np.float32)
     if d.ndim == 3:
         d = d[..., None]
     if d.shape[1:3] != tuple(size):
-        d = d[:, _nearest(d.shape[1], int(size[0]))][:, :, _nearest(d.shape[2], int(size[1]))]
+        rows = nearest_indices(d.shape[1], int(size[0]))
+        d = d[:, rows][:, :, nearest_indices(d.shape[2], int(size[1]))]
     return d[..., 0]
 
 

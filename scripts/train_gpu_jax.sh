@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Train and test on a GPU machine that has JAX but no TensorFlow (the Keras JAX backend, the
-# numpy loader of data/stream.py and TensorBoard's own event writer: nothing imports TF).
+# numpy loader of data/loaders/numpy_loader.py and TensorBoard's own event writer: nothing imports TF).
 #
 #   MINUTES=5 bash scripts/train_gpu_jax.sh NAME:ARGSJS[:EXTRA FLAGS] [NAME:ARGSJS[:FLAGS] ...]
 #
