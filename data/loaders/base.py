@@ -57,6 +57,10 @@ class LoaderConfig:
         val_im_batch: views per model in "val".
         test_batch_size: models per batch of any other evaluated split.
         test_im_batch: views per model of any other evaluated split.
+        num_shards: processes the *training* stream is split between (data-parallel
+            training over several processes, :mod:`training.distribute`): each global batch
+            of ``batch_size`` models is cut into ``num_shards`` equal, consecutive parts.
+        shard_index: the part this process reads (0 .. ``num_shards`` - 1).
     """
 
     data_root: str
@@ -78,18 +82,27 @@ class LoaderConfig:
     val_im_batch: int
     test_batch_size: int
     test_im_batch: int
+    num_shards: int = 1
+    shard_index: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in LOADER_KINDS:
             raise ValueError(f"loader kind must be one of {list(LOADER_KINDS)}, "
                              f"got {self.kind!r}")
+        if not 0 <= self.shard_index < self.num_shards:
+            raise ValueError(f"shard_index must be in [0, num_shards = {self.num_shards}), "
+                             f"got {self.shard_index}")
+        if self.batch_size % self.num_shards:
+            raise ValueError(f"batch_size {self.batch_size} (the global batch) does not split "
+                             f"evenly between {self.num_shards} processes")
 
     @classmethod
     def from_args(cls, args: Any) -> LoaderConfig:
         """The loader's keys of a run's arguments (:class:`training.config.Args`, or anything
         with the same attributes): every field of the same name, and ``kind`` from
-        ``args.loader``."""
-        names = [f.name for f in dataclasses.fields(cls) if f.name != "kind"]
+        ``args.loader``; one process reads the whole stream (``num_shards`` 1)."""
+        names = [f.name for f in dataclasses.fields(cls)
+                 if f.name not in ("kind", "num_shards", "shard_index")]
         return cls(kind=args.loader, **{name: getattr(args, name) for name in names})
 
     def replace(self, **changes: Any) -> LoaderConfig:
@@ -160,6 +173,11 @@ class LoaderBase:
         with_depth: also read depth maps (skip them for V-LSM to save ~40% of decoding).
 
     Attributes:
+        batch_size: models per batch of the whole stream (the global batch in training).
+        local_batch_size: models per batch this loader yields: ``batch_size /
+            config.num_shards`` in training (this process's consecutive part of every global
+            batch: examples ``shard_index * b`` .. ``(shard_index + 1) * b - 1`` of it), else
+            ``batch_size``.
         render_hw: the ``(H, W)`` every render and depth map must have on disk (the release's
             ``IM_SIZE`` square); images are then resized to ``(im_h, im_w)``.
 
@@ -182,6 +200,11 @@ class LoaderBase:
         self.training = split == "train" if training is None else bool(training)
         default_bs, default_v = config.batch_for(split, self.training)
         self.batch_size = int(batch_size or default_bs)
+        shards = int(config.num_shards) if self.training else 1
+        if self.batch_size % shards:
+            raise ValueError(f"batch_size {self.batch_size} does not split evenly between "
+                             f"{shards} processes")
+        self.local_batch_size = self.batch_size // shards
         self.views = int(views or default_v)
         self.num_renders = int(config.num_renders)
         if not 1 <= self.views <= self.num_renders:
@@ -254,6 +277,13 @@ class LoaderBase:
         return LoaderState(step=int(step), rng_seed=int(self.config.rng_seed),
                            batch_size=self.batch_size, im_batch=self.views,
                            num_models=self.num_models)
+
+    def in_shard(self, position: int) -> bool:
+        """Whether the ``position``-th example of a global training batch (0 .. ``batch_size``
+        - 1) is this process's to read."""
+        if not self.training:
+            return True
+        return position // self.local_batch_size == int(self.config.shard_index)
 
     def eval_views(self) -> np.ndarray:
         """Fixed evaluation views of every model of the split: (num_models, V) int32."""

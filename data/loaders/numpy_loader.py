@@ -39,7 +39,7 @@ class NumpyLoader(LoaderBase):
     def __init__(self, config: LoaderConfig, split: str = "train", **kwargs: Any) -> None:
         super().__init__(config, split, **kwargs)
         self._threads = int(config.prefetch_threads) or (os.cpu_count() or 1)
-        self._ahead = max(int(config.queue_size), self.batch_size)
+        self._ahead = max(int(config.queue_size), self.local_batch_size)
         self._log_ready("numpy")
 
     def train_views(self, index: int) -> np.ndarray:
@@ -53,7 +53,8 @@ class NumpyLoader(LoaderBase):
         return rng.permutation(self.num_models)
 
     def _specs(self, start: int) -> Iterator[tuple[int, np.ndarray]]:
-        """``(model index, views)`` of every example from batch ``start`` on."""
+        """``(model index, views)`` of every example from batch ``start`` on (of this
+        process's shard of every global batch, see :meth:`LoaderBase.in_shard`)."""
         if not self.training:
             yield from zip(range(self.num_models), self.eval_views(), strict=True)
             return
@@ -62,7 +63,8 @@ class NumpyLoader(LoaderBase):
         while True:
             order = self.epoch_order(epoch)
             for i in range(offset, self.num_models):
-                yield int(order[i]), self.train_views(g)
+                if self.in_shard(g % self.batch_size):
+                    yield int(order[i]), self.train_views(g)
                 g += 1
             epoch, offset = epoch + 1, 0
 
@@ -93,8 +95,8 @@ class NumpyLoader(LoaderBase):
                         if spec is None:
                             break
                         pending.append(pool.submit(self.load, *spec))
-                    n = min(self.batch_size, len(pending))
-                    if n == 0 or (n < self.batch_size and self.drop_remainder):
+                    n = min(self.local_batch_size, len(pending))
+                    if n == 0 or (n < self.local_batch_size and self.drop_remainder):
                         return
                     examples = [pending.popleft().result() for _ in range(n)]
                     yield {k: np.stack([e[k] for e in examples]) if k not in ("synset",

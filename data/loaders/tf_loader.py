@@ -156,7 +156,7 @@ class Loader(LoaderBase):
         self._depth_head = (_png_head(self.render_hw, 16, 0), f"{w}x{h} 16-bit grey")
         threads = int(config.prefetch_threads)
         self._parallel = threads if threads > 0 else tf.data.AUTOTUNE
-        self._prefetch = max(1, math.ceil(config.queue_size / self.batch_size))
+        self._prefetch = max(1, math.ceil(config.queue_size / self.local_batch_size))
         self._eval_dataset: tf.data.Dataset | None = None
         self._log_ready("tf.data")
 
@@ -181,12 +181,12 @@ class Loader(LoaderBase):
         if not self.training and self._eval_dataset is not None:
             return self._eval_dataset
         if self.training:
-            ds = self._train_index(start * self.batch_size)
+            ds = self._shard(self._train_index(start * self.batch_size))
         else:
             ds = tf.data.Dataset.from_tensor_slices(
                 (np.arange(self.num_models, dtype=np.int64), self.eval_views()))
         ds = ds.map(self._load, num_parallel_calls=self._parallel, deterministic=True)
-        ds = ds.batch(self.batch_size, drop_remainder=self.drop_remainder)
+        ds = ds.batch(self.local_batch_size, drop_remainder=self.drop_remainder)
         ds = ds.prefetch(self._prefetch)
         if not self.training:
             self._eval_dataset = ds
@@ -216,7 +216,7 @@ class Loader(LoaderBase):
         (0 for the first batch of an evaluation pass)."""
         b = self.batch_size
         if self.training:
-            ds = self._train_index(step * b).take(b)
+            ds = self._shard(self._train_index(step * b).take(b))
             return [(int(m), v.numpy()) for m, v in ds]
         idx = range(step * b, min((step + 1) * b, self.num_models))
         return [(i, eval_views(*self.models[i], self.views, self.num_renders,
@@ -276,6 +276,16 @@ class Loader(LoaderBase):
 
         ds = tf.data.Dataset.range(first_epoch, _MAX_EPOCHS).flat_map(epoch).skip(offset)
         return ds.map(lambda m, g: (m, self._stream_views(g)))
+
+    def _shard(self, ds: tf.data.Dataset) -> tf.data.Dataset:
+        """This process's part of every global batch of a stream that starts at a batch
+        boundary (:meth:`LoaderBase.in_shard`); the whole stream with one shard."""
+        if self.local_batch_size == self.batch_size:
+            return ds
+        lo = int(self.config.shard_index) * self.local_batch_size
+        hi, b = lo + self.local_batch_size, self.batch_size
+        ds = ds.enumerate().filter(lambda i, _: (i % b >= lo) & (i % b < hi))
+        return ds.map(lambda _, example: example)
 
     def _read_meta(self, midx: np.ndarray, views: np.ndarray
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bytes]:

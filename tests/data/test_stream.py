@@ -136,8 +136,9 @@ def test_loader_config_from_args(fake_data_root: FakeRoot):
     config = LoaderConfig.from_args(args)
     assert config.kind == "numpy" and config.data_root == str(fake_data_root.root)
     for f in dataclasses.fields(config):
-        if f.name != "kind":
+        if f.name not in ("kind", "num_shards", "shard_index"):
             assert getattr(config, f.name) == getattr(args, f.name), f.name
+    assert (config.num_shards, config.shard_index) == (1, 0)  # one process reads it all
     for split in ("train", "val", "test"):
         assert config.split_file_for(split) == args.split_file_for(split)
     assert config.batch_for("test", training=False) == (3, args.test_im_batch)
