@@ -11,6 +11,7 @@ import hashlib
 import logging
 import os
 import re
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from data.io import DataError, read_json, write_json
-from training.config import Args, load_args, parse_cli, schema
+from training.config import Args, ConfigError, load_args, parse_cli, schema
 from training.quiet import quiet_tensorflow_import
 from training.runs import (
     CheckpointError,
@@ -48,7 +49,8 @@ def _task(kind: str) -> Task:
 #: Keys only training uses: the val and test scripts leave them out of --help.
 TRAIN_ONLY = frozenset({"batch_size", "im_batch", "init_from", "jit_compile",
                         "max_minutes", "rng_seed", "loss", "queue_size"}
-                       | {k for k, spec in schema().items() if spec.group == "optim"})
+                       | {k for k, spec in schema().items()
+                          if spec.group in ("optim", "distribution")})
 #: Keys only the val and test scripts use: training leaves them out of --help (and records
 #: them in the run's args.json, which val and test read).
 EVAL_ONLY = frozenset({k for k, spec in schema().items() if spec.group == "eval"}
@@ -123,6 +125,7 @@ def train_main(kind: str, argv: Sequence[str] | None = None) -> int:
                         defaults={"loss": "ce" if kind == "vlsm" else "l1"}, hide=EVAL_ONLY)
     _setup_logging(args)
     task = _task(kind)
+    from training.distribute import PeerError
     from training.loop import Interrupted, TrainingError, train
 
     try:
@@ -130,7 +133,7 @@ def train_main(kind: str, argv: Sequence[str] | None = None) -> int:
     except Interrupted as e:
         log.warning("%s", e)
         return e.exit_code
-    except (TrainingError, CheckpointError, DataError, RunError) as e:
+    except (TrainingError, CheckpointError, DataError, RunError, PeerError, ConfigError) as e:
         return _fail(str(e))
     except OSError as e:  # the file system (e.g. a full disk) outside the checkpoint writes
         where = f" ({e.filename})" if e.filename else ""
@@ -374,6 +377,22 @@ def val_main(kind: str, argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _leave_jax_run(code: int) -> bool:
+    """Whether this process is part of a multi-process JAX run; if so and it ends as all its
+    processes do (done, or stopped together on a signal), wait for them in JAX's shutdown. A
+    process that fails alone exits at once instead (:func:`run_script`), so that the others'
+    collectives fail and they stop, naming it."""
+    jax = sys.modules.get("jax")
+    if jax is None or not jax.distributed.is_initialized():
+        return False
+    if code in (0, 128 + signal.SIGINT, 128 + signal.SIGTERM):
+        try:
+            jax.distributed.shutdown()
+        except Exception as e:  # a process went away meanwhile: nothing is lost
+            log.warning("leaving the multi-process run: %s", str(e).splitlines()[0])
+    return True
+
+
 def run_script(kind: str, what: str) -> None:
     """Dispatch for the thin scripts: exits with the entry point's status. A file-system
     error that reaches this far (a full disk while writing results, a folder without write
@@ -387,7 +406,8 @@ def run_script(kind: str, what: str) -> None:
         where = f" ({e.filename})" if e.filename else ""
         code = _fail(f"{e.strerror or e}{where}: nothing partial was written (files are "
                      "written atomically); fix this and run the same command again")
-    if "tensorflow" in sys.modules:
+    jax_run = _leave_jax_run(code)
+    if "tensorflow" in sys.modules or jax_run:
         # Everything the script writes is written and closed by now. Skip the interpreter's
         # final garbage collection: destroying a tf.data iterator abandoned mid-stream (after
         # a data error, an interrupt or max_minutes) can deadlock there with its prefetch

@@ -159,6 +159,25 @@ class Args:
     sum_iters: int = _arg(50, "Iterations between image/voxel summaries.", minimum=1,
                           group="optim")
 
+    # -- scale-out (training/distribute.py) -----------------------------------------------------
+    distribution: str = _arg("auto", "Data-parallel training (JAX backend): auto (over all "
+                             "devices when there is more than one, or several processes), "
+                             "data_parallel (ask for it), none (one device). batch_size is the "
+                             "global batch, split evenly between the devices.",
+                             choices=("auto", "none", "data_parallel"), group="distribution")
+    coordinator: str | None = _arg(None, "HOST:PORT of process 0 for training over several "
+                                   "processes (hosts); else $JAX_COORDINATOR_ADDRESS, or found "
+                                   "by JAX under SLURM.", group="distribution")
+    num_processes: int = _arg(0, "Processes of a multi-process run (0: from $JAX_NUM_PROCESSES "
+                              "or SLURM's $SLURM_NTASKS, else 1).", minimum=0,
+                              group="distribution")
+    process_id: int = _arg(-1, "This process's index, 0 .. num_processes - 1 (-1: from "
+                           "$JAX_PROCESS_ID or $SLURM_PROCID).", minimum=-1,
+                           group="distribution")
+    peer_timeout: int = _arg(60, "Seconds after which a silent process of a multi-process run "
+                             "counts as dead (the others then stop, naming it).", minimum=5,
+                             group="distribution")
+
     # -- evaluation ---------------------------------------------------------------------------
     val_batch_size: int = _arg(4, "Models per validation batch.", minimum=1, group="eval")
     val_im_batch: int = _arg(4, "Views per model in validation.", minimum=1, group="eval")

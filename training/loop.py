@@ -34,6 +34,7 @@ import logging
 import math
 import os
 import signal
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -47,8 +48,10 @@ import numpy as np
 from tqdm import tqdm
 
 from data.io import read_json, write_json
+from training import distribute
 from training.checkpoint import (
     CheckpointError,
+    checkpoint_path,
     copy_matching_weights,
     latest_intact_checkpoint,
     load_checkpoint,
@@ -85,9 +88,18 @@ RESUME_MAY_CHANGE = frozenset({
     "jit_compile", "lr", "beta1", "adam_epsilon", "decay_rate", "decay_steps",
     "val_split_file", "test_split_file", "split", "val_batch_size", "val_im_batch",
     "test_batch_size", "test_im_batch", "eval_thresh", "eval_seed", "sleep_time",
-    "result_file", "savedir"})
+    "result_file", "savedir", "distribution", "coordinator", "num_processes", "process_id",
+    "peer_timeout"})
 #: Keys that describe one invocation, never recorded in a run's ``args.json`` on resume.
 _PER_CALL = frozenset({"argsjs", "log", "ckpt", "init_from"})
+#: Keys of one process's place in a multi-process run: never recorded (``args.json`` keeps
+#: their defaults), so that ``--log RUN`` resumes on any number of processes.
+_PROCESS_KEYS = {"coordinator": None, "num_processes": 0, "process_id": -1}
+
+
+def _recorded(args: Args) -> Args:
+    """``args`` as a run's ``args.json`` records them (without :data:`_PROCESS_KEYS`)."""
+    return args.replace(**_PROCESS_KEYS)
 #: The loss counts as diverging when its running mean exceeds its best by this factor.
 DIVERGENCE_FACTOR = 100.0
 
@@ -151,7 +163,7 @@ def new_run_dir(logdir: str | os.PathLike, args: Args | None = None) -> Path:
             return base / "train"
         tmp = base.parent / f".{base.name}.tmp-{os.getpid()}"
         (tmp / "train").mkdir(parents=True, exist_ok=True)
-        save_args(args, tmp / "train" / ARGS_FILE)
+        save_args(_recorded(args), tmp / "train" / ARGS_FILE)
         try:
             os.rename(tmp, base)  # fails if another process took the name meanwhile
         except OSError:
@@ -240,7 +252,7 @@ def _check_resume_args(args: Args, run_dir: Path) -> None:
     if not path.is_file():
         log.warning("run %s has no %s: writing the arguments of this resume", run_dir,
                     ARGS_FILE)
-        save_args(args.replace(**{k: None for k in _PER_CALL}), path)
+        save_args(_recorded(args).replace(**{k: None for k in _PER_CALL}), path)
         return
     try:
         recorded = load_args(path).to_dict()
@@ -248,7 +260,7 @@ def _check_resume_args(args: Args, run_dir: Path) -> None:
         raise TrainingError(f"cannot resume run {run_dir}: {e}") from None
     given = args.to_dict()
     changed = {k: (recorded[k], given[k]) for k in given
-               if k not in _PER_CALL and recorded.get(k) != given[k]}
+               if k not in _PER_CALL and k not in _PROCESS_KEYS and recorded.get(k) != given[k]}
     refused = {k: v for k, v in changed.items() if k not in RESUME_MAY_CHANGE}
     if refused:
         shown = ", ".join(f"--{k} {json.dumps(new)} (the run has {json.dumps(old)})"
@@ -333,16 +345,57 @@ def train(args: Args, task: Task, progress: bool = True,
             mismatched.
         data.io.DataError: the data is missing or malformed (names the file).
     """
-    run_dir, ckpt, created = _resolve_run(args)
-    lock = RunLock(run_dir).acquire()
-    result = TrainResult(run_dir=run_dir, start=0, iteration=0, checkpoint=ckpt)
+    cluster = distribute.setup(args)  # before anything touches a device
+    peers = distribute.Peers(cluster)
     try:
+        return _train_in_run(args, task, cluster, peers, progress, on_step)
+    except BaseException as e:
+        if not isinstance(e, (Interrupted, KeyboardInterrupt, distribute.PeerError)):
+            peers.post_failure(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+        raise
+    finally:
+        peers.close()
+        distribute.teardown()
+
+
+def _start_run(args: Args, peers: distribute.Peers) -> tuple[Path, Path | None, bool, RunLock]:
+    """Process 0: resolve the run (see :func:`_resolve_run`), lock it, check a resume's
+    arguments, and tell the other processes the run folder and checkpoint (or why not)."""
+    lock = None
+    try:
+        run_dir, ckpt, created = _resolve_run(args)
+        lock = RunLock(run_dir).acquire()
         if not created:
             remove_stale_temporaries(run_dir)
             _check_resume_args(args, run_dir)
-        _train(args, task, result, created, progress, on_step)
     except BaseException as e:
-        lock.release()
+        if lock is not None:
+            lock.release()
+        peers.share({"error": str(e)})
+        raise
+    peers.share({"run_dir": str(run_dir), "ckpt": None if ckpt is None else str(ckpt)})
+    return run_dir, ckpt, created, lock
+
+
+def _train_in_run(args: Args, task: Task, cluster: distribute.Cluster, peers: distribute.Peers,
+                  progress: bool, on_step: Callable[[int, float], None] | None) -> TrainResult:
+    """:func:`train` once the processes have met: process 0 holds the run (lock, new folder
+    removed again if nothing was trained), the others follow it."""
+    lock, created = None, False
+    if cluster.chief:
+        run_dir, ckpt, created, lock = _start_run(args, peers)
+    else:
+        got = peers.share()
+        if "error" in got:
+            raise TrainingError(f"process 0 could not start the run: {got['error']}")
+        run_dir = Path(got["run_dir"])
+        ckpt = None if got["ckpt"] is None else Path(got["ckpt"])
+    result = TrainResult(run_dir=run_dir, start=0, iteration=0, checkpoint=ckpt)
+    try:
+        _train(args, task, result, created, progress and cluster.chief, on_step, cluster, peers)
+    except BaseException as e:
+        if lock is not None:
+            lock.release()
         if created and not result.losses and remove_if_unused(run_dir):
             log.info("removed the new run folder %s (nothing was written to it)", run_dir)
         if isinstance(e, KeyboardInterrupt):  # before the loop's own handlers were installed
@@ -350,13 +403,32 @@ def train(args: Args, task: Task, progress: bool = True,
                               f"{'' if run_dir.exists() else ', removed'})",
                               signal.SIGINT) from None
         raise
-    lock.release()
+    if lock is not None:
+        lock.release()
     return result
 
 
+class _NoSummaries:
+    """The summaries of a process that writes none (not process 0)."""
+
+    def scalars(self, step: int, values: dict[str, float]) -> None:
+        pass
+
+    def images(self, step: int, values: dict[str, np.ndarray]) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 def _train(args: Args, task: Task, result: TrainResult, created: bool, progress: bool,
-           on_step: Callable[[int, float], None] | None) -> None:
-    """The body of :func:`train`, inside the run's lock; fills ``result``."""
+           on_step: Callable[[int, float], None] | None, cluster: distribute.Cluster,
+           peers: distribute.Peers) -> None:
+    """The body of :func:`train`, inside the run's lock; fills ``result``. Every process of a
+    multi-process run runs it; only process 0 writes files."""
     from data.loaders import LoaderConfig, make_loader
 
     run_dir, ckpt = result.run_dir, result.checkpoint
@@ -394,10 +466,15 @@ def _train(args: Args, task: Task, result: TrainResult, created: bool, progress:
         return str(path) if path is not None else "none"
 
     def save(it: int) -> Path:
+        state = {"data_step": it, "rng_seed": args.rng_seed, "task": task.kind}
         try:
-            return save_checkpoint(run_dir, it, model, saved_optimizer(optimizer),
-                                   state={"data_step": it, "rng_seed": args.rng_seed,
-                                          "task": task.kind})
+            if cluster.chief:
+                return save_checkpoint(run_dir, it, model, saved_optimizer(optimizer), state)
+            # Reading replicated weights out is a collective under jax.distributed: the other
+            # processes go through the same save, into a scratch folder they then delete.
+            with tempfile.TemporaryDirectory(prefix="lsm-peer-save-") as scratch:
+                save_checkpoint(scratch, it, model, saved_optimizer(optimizer), state)
+            return checkpoint_path(run_dir, it)
         except CheckpointError as e:
             raise TrainingError(
                 f"training diverged by iteration {it}: {e}. Nothing was saved for it; last "
@@ -410,9 +487,10 @@ def _train(args: Args, task: Task, result: TrainResult, created: bool, progress:
                 f"half-written was left; the newest checkpoint is {last_good()}. Free some "
                 f"space, then resume with --log {run_dir}.") from None
 
-    loader = make_loader(LoaderConfig.from_args(args), "train", with_depth=task.target == "depth")
+    config = LoaderConfig.from_args(args).replace(**cluster.loader_shards())
+    loader = make_loader(config, "train", with_depth=task.target == "depth")
     batches = loader.iterate(start)
-    summaries = SummaryWriter(run_dir)
+    summaries = SummaryWriter(run_dir) if cluster.chief else _NoSummaries()
     t_start = time.monotonic()
     bar = tqdm(total=args.niters, initial=start, desc=f"train {task.kind}", unit="it",
                disable=not progress, dynamic_ncols=True)
@@ -447,14 +525,19 @@ def _train(args: Args, task: Task, result: TrainResult, created: bool, progress:
             summaries.scalars(it, {"loss": loss, "learning_rate": current_lr(optimizer),
                                    "step_time_s": dt})
             if it % args.sum_iters == 0 or it == start + 1:
-                pred = model.predict_on_batch(x)
-                metrics = task.metrics(batch, pred, tuple(args.eval_thresh))
-                summaries.scalars(it, {f"train/{k}": v
-                                       for k, v in task.scalar_summaries(metrics).items()})
-                summaries.images(it, task.image_summaries(batch, pred))
-                summaries.flush()
+                pred = model.predict_on_batch(x)  # every process: a collective
+                if cluster.chief:  # the metrics of process 0's part of the batch
+                    metrics = task.metrics(batch, pred, tuple(args.eval_thresh))
+                    summaries.scalars(it, {f"train/{k}": v
+                                           for k, v in task.scalar_summaries(metrics).items()})
+                    summaries.images(it, task.image_summaries(batch, pred))
+                    summaries.flush()
             out_of_time = (args.max_minutes > 0
                            and time.monotonic() - t_start > 60.0 * args.max_minutes)
+            if cluster.multi_process:  # all processes stop at the same iteration
+                signalled, out_of_time = peers.any_of(stop.signum is not None, out_of_time)
+                if signalled and stop.signum is None:
+                    stop.signum = signal.SIGTERM  # another process was signalled
             if (it % args.ckpt_iters == 0 or it == args.niters or out_of_time
                     or stop.signum is not None):
                 result.checkpoint = save(it)
@@ -469,9 +552,18 @@ def _train(args: Args, task: Task, result: TrainResult, created: bool, progress:
                          "--log %s", args.max_minutes, it, result.checkpoint.name, run_dir)
                 break
         else:
-            write_json(run_dir / FINISHED, {"iteration": result.iteration,
-                                            "checkpoint": result.checkpoint.name
-                                            if result.checkpoint else None})
+            if cluster.chief:
+                write_json(run_dir / FINISHED, {"iteration": result.iteration,
+                                                "checkpoint": result.checkpoint.name
+                                                if result.checkpoint else None})
+    except Exception as e:
+        if cluster.multi_process and distribute.is_peer_failure(e):
+            raise distribute.PeerError(
+                f"{peers.explain_failure()}; process {cluster.process_id} of "
+                f"{cluster.num_processes} stopped at iteration {it}. The newest checkpoint is "
+                f"{last_good()}: resume with --log {run_dir} (on any number of processes)"
+            ) from None
+        raise
     except KeyboardInterrupt:
         raise Interrupted(f"interrupted at iteration {it} of run {run_dir} (second Ctrl-C: "
                           f"no checkpoint for it); the newest checkpoint is {last_good()}; "
