@@ -8,6 +8,10 @@
   never started over while it holds checkpoints); a resume keeps the run's arguments (a changed
   image size, grid or network is refused, see :data:`RESUME_MAY_CHANGE`); a lock
   (:class:`training.runs.RunLock`) keeps a second trainer out of a run;
+* first joins the run's processes and sets the distribution (:mod:`training.distribute`:
+  data parallel over all devices on JAX when there are several, or several processes); in a
+  multi-process run process 0 resolves, locks and writes the run, every process reads its part
+  of each global batch and restores the same checkpoint, and all stop at the same iteration;
 * builds the model, Adam (``lr``, ``beta1``) with the release's staircase exponential decay
   (``decay_rate`` every ``decay_steps``), compiles the training step (``tf.function`` or
   ``jax.jit`` through Keras, XLA if ``jit_compile``);
@@ -344,6 +348,9 @@ def train(args: Args, task: Task, progress: bool = True,
         training.checkpoint.CheckpointError: the checkpoint to resume is missing, broken or
             mismatched.
         data.io.DataError: the data is missing or malformed (names the file).
+        training.config.ConfigError: a distribution the backend or the device count cannot
+            serve (see :func:`training.distribute.setup`).
+        training.distribute.PeerError: another process of the run failed or died (named).
     """
     cluster = distribute.setup(args)  # before anything touches a device
     peers = distribute.Peers(cluster)
