@@ -33,13 +33,19 @@ import shlex
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.bm_train_step import CONFIGS, _cpu, _git, _version, random_batch  # noqa: E402
+from benchmarks.bm_train_step import (  # noqa: E402
+    CONFIGS,
+    _cpu,
+    _git,
+    _version,
+    random_batch,
+    time_steps,
+)
 
 SETTINGS = ("1dev", "1dev_dp", "2dev", "2proc")
 
@@ -70,16 +76,7 @@ def _child(name: str, setting: str, steps: int, warmup: int, coordinator: str | 
     b = args.batch_size // cluster.num_processes
     batch = {k: v[process_id * b:(process_id + 1) * b] for k, v in batch.items()}
     x, y = model_inputs(batch), task.keras_target(batch)
-    t0 = time.perf_counter()
-    model.train_on_batch(x, y)
-    first = time.perf_counter() - t0
-    for _ in range(warmup):
-        model.train_on_batch(x, y)
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        model.train_on_batch(x, y)
-        times.append(time.perf_counter() - t0)
+    first, times = time_steps(model, x, y, steps, warmup)
     step = float(np.median(times))
     return {"config": name, "setting": setting, "devices": cluster.num_devices,
             "processes": cluster.num_processes, "batch": f"{args.batch_size}x{args.im_batch}",

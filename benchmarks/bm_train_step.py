@@ -133,6 +133,22 @@ def random_batch(args, seed: int = 0) -> dict:
     }
 
 
+def time_steps(model, x, y, steps: int, warmup: int) -> tuple[float, list[float]]:
+    """Seconds of the first training step (tracing, compiling) and of each of ``steps`` timed
+    steps after ``warmup`` untimed ones, on the same batch."""
+    t0 = time.perf_counter()
+    model.train_on_batch(x, y)
+    first = time.perf_counter() - t0
+    for _ in range(warmup):
+        model.train_on_batch(x, y)
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        model.train_on_batch(x, y)
+        times.append(time.perf_counter() - t0)
+    return first, times
+
+
 def _one(name: str, steps: int, overrides: dict, warmup: int = 1) -> dict:
     """Build, compile and time configuration ``name`` in this process.
 
@@ -158,16 +174,7 @@ def _one(name: str, steps: int, overrides: dict, warmup: int = 1) -> dict:
     batch = random_batch(args)
     b, v, h, w, n = args.batch_size, args.im_batch, args.im_h, args.im_w, args.nvox
     x, y = model_inputs(batch), task.keras_target(batch)
-    t0 = time.perf_counter()
-    model.train_on_batch(x, y)
-    first = time.perf_counter() - t0
-    for _ in range(warmup):
-        model.train_on_batch(x, y)
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        model.train_on_batch(x, y)
-        times.append(time.perf_counter() - t0)
+    first, times = time_steps(model, x, y, steps, warmup)
     params = int(sum(np.prod(p.shape) for p in model.trainable_weights))
     return {
         "config": name,
