@@ -43,6 +43,7 @@ from benchmarks.bm_train_step import (  # noqa: E402
     _cpu,
     _git,
     _version,
+    compiled_model,
     random_batch,
     time_steps,
 )
@@ -53,25 +54,19 @@ SETTINGS = ("1dev", "1dev_dp", "2dev", "2proc")
 def _child(name: str, setting: str, steps: int, warmup: int, coordinator: str | None,
            process_id: int) -> dict:
     """Time ``steps`` training steps of configuration ``name`` in this process."""
-    import keras
     import numpy as np
 
     from training import distribute
     from training.config import load_args
-    from training.loop import compile_model, make_optimizer
-    from training.tasks import TASKS, model_inputs
+    from training.tasks import model_inputs
 
     kind, argsjs, extra = CONFIGS[name]
     over: dict = {**extra, "distribution": "none" if setting == "1dev" else "data_parallel"}
     if setting == "2proc":
         over.update(coordinator=coordinator, num_processes=2, process_id=process_id)
     args = load_args(REPO / argsjs, over)
-    cluster = distribute.setup(args)
-    task = TASKS[kind]
-    keras.utils.set_random_seed(0)
-    model = task.build_model(args)
-    opt = make_optimizer(args)
-    compile_model(model, task, args, opt)
+    cluster = distribute.setup(args)  # before the model is built
+    task, model = compiled_model(kind, args)
     batch = random_batch(args)
     b = args.batch_size // cluster.num_processes
     batch = {k: v[process_id * b:(process_id + 1) * b] for k, v in batch.items()}

@@ -133,6 +133,21 @@ def random_batch(args, seed: int = 0) -> dict:
     }
 
 
+def compiled_model(kind: str, args):
+    """``(task, model)``: the ``kind`` ("vlsm" or "dlsm") model of ``args``, seeded and
+    compiled as :mod:`training.loop` compiles it."""
+    import keras
+
+    from training.loop import compile_model, make_optimizer
+    from training.tasks import TASKS
+
+    task = TASKS[kind]
+    keras.utils.set_random_seed(0)
+    model = task.build_model(args)
+    compile_model(model, task, args, make_optimizer(args))
+    return task, model
+
+
 def time_steps(model, x, y, steps: int, warmup: int) -> tuple[float, list[float]]:
     """Seconds of the first training step (tracing, compiling) and of each of ``steps`` timed
     steps after ``warmup`` untimed ones, on the same batch."""
@@ -160,17 +175,12 @@ def _one(name: str, steps: int, overrides: dict, warmup: int = 1) -> dict:
     import numpy as np
 
     from training.config import load_args
-    from training.loop import compile_model, make_optimizer
     from training.precision import resolve_precision
-    from training.tasks import TASKS, model_inputs
+    from training.tasks import model_inputs
 
     kind, argsjs, extra = CONFIGS[name]
     args = load_args(REPO / argsjs, {**extra, **overrides})
-    task = TASKS[kind]
-    keras.utils.set_random_seed(0)
-    model = task.build_model(args)
-    opt = make_optimizer(args)
-    compile_model(model, task, args, opt)
+    task, model = compiled_model(kind, args)
     batch = random_batch(args)
     b, v, h, w, n = args.batch_size, args.im_batch, args.im_h, args.im_w, args.nvox
     x, y = model_inputs(batch), task.keras_target(batch)
