@@ -337,11 +337,12 @@ class Peers:
         except Exception:
             pass
 
-    def explain_failure(self) -> str:
-        """Which process failed (its message) or went silent; reads the store for up to
-        ``peer_timeout`` seconds."""
+    def explain_failure(self) -> str | None:
+        """Which process failed (its posted message) or went silent, reading the store for up
+        to ``peer_timeout`` seconds; None when every other process still runs (the error
+        was this process's own)."""
         if self._client is None:
-            return "the run's other processes are unknown (single process)"
+            return None
         me, n = self.cluster.process_id, self.cluster.num_processes
         deadline = time.monotonic() + self.cluster.peer_timeout
         last: dict[int, str] = {}
@@ -360,7 +361,7 @@ class Peers:
                 return (f"process{'es' if len(silent) > 1 else ''} "
                         f"{', '.join(map(str, silent))} stopped (no heartbeat)")
             if time.monotonic() > deadline:
-                return "a process stopped answering (every heartbeat still runs)"
+                return None
             last = now
             time.sleep(3 * self.BEAT_S)
 

@@ -564,9 +564,11 @@ def _train(args: Args, task: Task, result: TrainResult, created: bool, progress:
                                                 "checkpoint": result.checkpoint.name
                                                 if result.checkpoint else None})
     except Exception as e:
-        if cluster.multi_process and distribute.is_peer_failure(e):
+        why = (peers.explain_failure()
+               if cluster.multi_process and distribute.is_peer_failure(e) else None)
+        if why is not None:  # else the error is this process's own: raised as it is
             raise distribute.PeerError(
-                f"{peers.explain_failure()}; process {cluster.process_id} of "
+                f"{why}; process {cluster.process_id} of "
                 f"{cluster.num_processes} stopped at iteration {it}. The newest checkpoint is "
                 f"{last_good()}: resume with --log {run_dir} (on any number of processes)"
             ) from None
