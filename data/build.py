@@ -5,6 +5,7 @@ Usage (from the repository root)::
     python -m data.build synth --size small                 # -> datasets/small
     python -m data.build synth --size full --root /big/disk/full --workers 8
     python -m data.build synth --size full --splits train test   # skip the val models
+    python -m data.build synth --size small --families extra     # + the six generic families
     python -m data.build meshes --input my_meshes/ --root datasets/mine [--up y|z]
 
 Each model gets ``N_VIEWS`` renders at 224 px with the release camera model (K with f = 420 px,
@@ -76,12 +77,17 @@ from tqdm import tqdm
 
 from data import io, shapes
 from data.build_jobs import (
+    FAMILY_SETS,
     SIZES,
     SPLIT_FRACTIONS,
+    UNSEEN_PROTOCOLS,
     Job,
+    family_classes,
     make_splits,
     mesh_jobs,
     models_of,
+    protocol_file_name,
+    protocol_splits,
     split_counts,
     split_file_name,
     synthetic_jobs,
@@ -115,10 +121,11 @@ from data.voxelize import voxelize
 from geometry.camera import DISTANCE, intrinsics, look_at, sample_viewpoints
 
 __all__ = [
-    "DATASETS_DIR", "INFO_KEYS", "LOCK_NAME", "MESH_EXTENSIONS", "SIZES", "SKIPPED_NAME",
-    "SPLIT_FRACTIONS", "BadMeshError", "BuildError", "BuildReport", "DiskFullError", "Job",
-    "Skipped", "build", "build_model", "clean_partial", "discover_meshes", "main",
-    "make_splits", "mesh_jobs", "root_lock", "split_counts", "split_file_name",
+    "DATASETS_DIR", "FAMILY_SETS", "INFO_KEYS", "LOCK_NAME", "MESH_EXTENSIONS", "SIZES",
+    "SKIPPED_NAME", "SPLIT_FRACTIONS", "UNSEEN_PROTOCOLS", "BadMeshError", "BuildError",
+    "BuildReport", "DiskFullError", "Job", "Skipped", "build", "build_model", "clean_partial",
+    "discover_meshes", "family_classes", "main", "make_splits", "mesh_jobs",
+    "protocol_file_name", "protocol_splits", "root_lock", "split_counts", "split_file_name",
     "synthetic_jobs", "synthetic_model_id", "synthetic_splits",
 ]
 
@@ -184,7 +191,8 @@ def _geometry(job: Job, rng: np.random.Generator
         parts, params = shapes.make_object(job.synset, rng)
         info: dict[str, Any] = {"source": "synthetic", "params": params,
                                 "parts": [p.name for p in parts]}
-        return normalise_to_world([p.mesh for p in parts], up="y"), [p.color for p in parts], info
+        colors = [p.color if p.face_colors is None else p.face_colors for p in parts]
+        return normalise_to_world([p.mesh for p in parts], up="y"), colors, info
     meshes, colors = load_mesh_parts(Path(job.source), rng)
     try:
         meshes = normalise_to_world(meshes, up=job.up)
@@ -408,7 +416,12 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("synth", help="build the synthetic ShapeNet-like dataset")
     p.add_argument("--size", choices=sorted(SIZES), default="small")
     p.add_argument("--per_class", type=int, default=None, help="override the size's model count")
-    p.add_argument("--classes", nargs="*", default=None, help="synset ids (default: all 13)")
+    p.add_argument("--families", choices=FAMILY_SETS, default="shapenet",
+                   help="shapenet: the 13 ShapeNet-like classes; extra: the six generic families "
+                        "(superquadric, revolution, extrusion, csg, blob, assembly); all: both. "
+                        "Extra families can be added to a root that holds the 13 classes")
+    p.add_argument("--classes", nargs="*", default=None,
+                   help="synset ids or extra family names (default: those of --families)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--root", type=Path, default=None, help="default: datasets/<size>")
     p.add_argument("--workers", type=int, default=None)
@@ -416,7 +429,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="build only the models of these splits (e.g. `--splits train` on a "
                         "training machine); the root's splits.json still lists the whole size")
     p.add_argument("--write_split", action="store_true",
-                   help="also (re)write the repository split file data/splits*.json")
+                   help="also (re)write the repository split file data/splits*.json (for the "
+                        "ShapeNet classes also the unseen-category protocol's "
+                        "splits*_unseen1/2.json)")
     m = sub.add_parser(
         "meshes", help="build from a folder of meshes (class = folder name)",
         description="Build from a folder of meshes. Bad mesh files are skipped with one line "
@@ -452,7 +467,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.cmd == "synth":
         n = args.per_class or SIZES[args.size]
         root = args.root or DATASETS_DIR / args.size
-        jobs = synthetic_jobs(n, args.seed, args.classes)
+        classes = args.classes or family_classes(args.families)
+        known = family_classes("all")
+        for c in classes:
+            if c not in known:
+                raise BuildError(f"--classes: unknown class {c!r}; known: {', '.join(known)}")
+        jobs = synthetic_jobs(n, args.seed, classes)
         manifest = make_manifest("synthetic", size=args.size, per_class=n, seed=args.seed)
     else:
         root = args.root
@@ -490,12 +510,23 @@ def _run(args: argparse.Namespace) -> int:
                 raise BuildError(f"no model could be built from {args.input}: "
                                  f"{len(report.bad)} mesh file(s) skipped (see {skipped_path})")
             splits = make_splits(models_of(good), args.seed)
-        save_splits(root / "splits.json", splits)
+        root_splits = splits
+        if args.cmd == "synth" and (root / "splits.json").exists():
+            # classes built by an earlier command into this root keep their split
+            old = io.read_splits(root / "splits.json")
+            root_splits = {k: {**old.get(k, {}), **splits[k]} for k in splits}
+        save_splits(root / "splits.json", root_splits)
         targets = [root / "splits.json"]
         if (args.cmd == "synth" and args.write_split and args.per_class is None
                 and not args.classes):
-            save_splits(SPLITS_DIR / split_file_name(args.size), splits)
-            targets.append(SPLITS_DIR / split_file_name(args.size))
+            name = split_file_name(args.size, args.families)
+            save_splits(SPLITS_DIR / name, splits)
+            targets.append(SPLITS_DIR / name)
+            if args.families == "shapenet":
+                for proto, seen in UNSEEN_PROTOCOLS.items():
+                    path = SPLITS_DIR / protocol_file_name(args.size, proto)
+                    save_splits(path, protocol_splits(splits, seen))
+                    targets.append(path)
         if args.cmd == "meshes" and args.split_file:
             save_splits(args.split_file, splits)
             targets.append(args.split_file)

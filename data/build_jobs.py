@@ -19,6 +19,10 @@ from data.meshes import discover_meshes
 
 #: Models per class for each named synthetic size.
 SIZES: dict[str, int] = {"tiny": 3, "small": 24, "full": 300}
+#: Family sets of ``data.build synth --families``: the 13 ShapeNet-like classes, the six
+#: generic families (:data:`data.shapes.EXTRA_FAMILIES`, their class folders are their names)
+#: or both.
+FAMILY_SETS = ("shapenet", "extra", "all")
 #: Split fractions (train, val, test).
 SPLIT_FRACTIONS = (0.7, 0.1, 0.2)
 
@@ -50,9 +54,27 @@ def synthetic_model_id(seed: int, synset: str, index: int) -> str:
     return hashlib.md5(f"lsm-synth/{seed}/{synset}/{index}".encode()).hexdigest()
 
 
+def family_classes(families: str = "shapenet") -> list[str]:
+    """Class folders of a family set (see :data:`FAMILY_SETS`), ShapeNet synsets first."""
+    from data.shapes import EXTRA_FAMILIES
+
+    if families not in FAMILY_SETS:
+        raise ValueError(f"families must be one of {FAMILY_SETS}, got {families!r}")
+    return ([*CLASSES] if families != "extra" else []) + (
+        [*EXTRA_FAMILIES] if families != "shapenet" else [])
+
+
+def _class_seed(synset: str) -> int:
+    """Seed component of a class: the synset id's number, or a digest of a family's name."""
+    if synset.isdigit():
+        return int(synset)
+    return int(hashlib.md5(synset.encode()).hexdigest()[:8], 16)
+
+
 def synthetic_jobs(per_class: int, seed: int = 0,
                    synsets: Sequence[str] | None = None) -> list[Job]:
-    """Jobs of a synthetic dataset: ``per_class`` models for each synset.
+    """Jobs of a synthetic dataset: ``per_class`` models for each synset (ShapeNet synset id
+    or extra family name; default the 13 ShapeNet classes).
 
     Model ``i`` of a class depends only on (seed, synset, i), so a smaller size is a prefix of a
     larger one.
@@ -60,7 +82,8 @@ def synthetic_jobs(per_class: int, seed: int = 0,
     synsets = list(synsets or CLASSES)
     # index-major order: a build interrupted (or still running) holds a balanced prefix of
     # every class, e.g. all of `small` once 24 models per class are done
-    return [Job(synset=s, model=synthetic_model_id(seed, s, i), seed=[seed, int(s), i], index=i)
+    return [Job(synset=s, model=synthetic_model_id(seed, s, i), seed=[seed, _class_seed(s), i],
+                index=i)
             for i in range(per_class) for s in synsets]
 
 
@@ -113,15 +136,45 @@ def make_splits(models: dict[str, list[str]], seed: int = 0) -> dict[str, dict[s
     return out
 
 
-def synthetic_splits(size: str, seed: int = 0) -> dict[str, dict[str, list[str]]]:
+def synthetic_splits(size: str, seed: int = 0, families: str = "shapenet"
+                     ) -> dict[str, dict[str, list[str]]]:
     """The split of a named synthetic size (depends only on ids, not on rendering)."""
-    jobs = synthetic_jobs(SIZES[size], seed)
+    jobs = synthetic_jobs(SIZES[size], seed, family_classes(families))
     models: dict[str, list[str]] = {}
     for j in jobs:
         models.setdefault(j.synset, []).append(j.model)
     return make_splits(models, seed)
 
 
-def split_file_name(size: str) -> str:
-    """Repository split file of a named synthetic size: ``splits.json`` for ``full``."""
-    return "splits.json" if size == "full" else f"splits_{size}.json"
+#: The unseen-category protocol (as the release's splits1 / splits2 files): the classes a model
+#: is trained (and validated) on; it is tested on every class, seen and unseen. ``unseen1``
+#: trains on the release's six (cabinet, chair, lamp, table, telephone, vessel), ``unseen2`` on
+#: the other seven.
+UNSEEN_PROTOCOLS: dict[str, tuple[str, ...]] = {
+    "unseen1": ("02933112", "03001627", "03636649", "04379243", "04401088", "04530566"),
+    "unseen2": ("02691156", "02828884", "02958343", "03211117", "03691459", "04090263",
+                "04256520"),
+}
+
+
+def protocol_splits(splits: dict[str, dict[str, list[str]]], seen: Sequence[str]
+                    ) -> dict[str, dict[str, list[str]]]:
+    """A split for the unseen-category protocol: train and val keep only the ``seen`` classes,
+    test keeps every class (same models as ``splits``)."""
+    keep = set(seen)
+    return {"train": {c: m for c, m in splits["train"].items() if c in keep},
+            "val": {c: m for c, m in splits["val"].items() if c in keep},
+            "test": dict(splits["test"])}
+
+
+def protocol_file_name(size: str, protocol: str) -> str:
+    """Repository split file of an unseen-category protocol: ``splits_unseen1.json`` (full),
+    ``splits_<size>_unseen1.json`` else."""
+    return f"splits_{protocol}.json" if size == "full" else f"splits_{size}_{protocol}.json"
+
+
+def split_file_name(size: str, families: str = "shapenet") -> str:
+    """Repository split file of a named synthetic size: ``splits.json`` for ``full``,
+    ``splits_<size>.json`` else; ``_extra`` or ``_all`` is appended for those family sets."""
+    stem = "splits" if size == "full" else f"splits_{size}"
+    return f"{stem}.json" if families == "shapenet" else f"{stem}_{families}.json"

@@ -35,11 +35,12 @@ class Scene:
 
     @classmethod
     def from_parts(cls, meshes: Sequence[trimesh.Trimesh],
-                   colors: Sequence[Sequence[float]]) -> Scene:
-        """Concatenate parts; ``colors[i]`` is the RGB of every face of ``meshes[i]``."""
+                   colors: Sequence[Sequence[float] | np.ndarray]) -> Scene:
+        """Concatenate parts; ``colors[i]`` is the RGB (3,) of every face of ``meshes[i]``, or
+        one RGB per face (F_i, 3)."""
         if len(meshes) != len(colors):
             raise ValueError("one colour per mesh is required")
-        fc = np.concatenate([np.tile(np.asarray(c, float)[:3], (len(m.faces), 1))
+        fc = np.concatenate([np.broadcast_to(np.asarray(c, float)[..., :3], (len(m.faces), 3))
                              for m, c in zip(meshes, colors, strict=True)])
         mesh = trimesh.util.concatenate(list(meshes))
         return cls(mesh=mesh, face_colors=fc)

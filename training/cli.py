@@ -212,6 +212,19 @@ def _results_place(args: Args, run_dir: Path, ckpt: Path) -> tuple[Path, str]:
     return folder, name
 
 
+def _trained_classes(args: Args) -> frozenset[str] | None:
+    """Classes of the training split the run was trained on (its ``split_file``), or None
+    when that file cannot be read (then no seen / unseen means are reported)."""
+    from data.io import read_splits
+
+    try:
+        return frozenset(c for c, ids in read_splits(args.split_file)["train"].items() if ids)
+    except (DataError, OSError, KeyError) as e:
+        log.info("no seen/unseen class means: the training split %s cannot be read (%s)",
+                 args.split_file, e)
+        return None
+
+
 def test_main(kind: str, argv: Sequence[str] | None = None) -> int:
     """``python voxels/test_vlsm.py --log RUN --ckpt mvnet-N --test_split_file FILE``."""
     task, args, extra, run_dir = _eval_cli(kind, argv, "Test", "test", _test_extra)
@@ -236,6 +249,7 @@ def test_main(kind: str, argv: Sequence[str] | None = None) -> int:
     except DataError as e:
         return _fail(str(e))
     saver.finish()
+    res.seen = _trained_classes(args)
     tables = [res.table(t) for t in range(len(res.thresholds))]
     if res.clouds is not None:
         tables.append(res.cloud_table())

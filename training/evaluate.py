@@ -65,6 +65,9 @@ class EvalResult:
             after V views, for the model (``[:, 0]``) and the visual hull (``[:, 1]``; NaN
             without it): accuracy, completeness, Chamfer (scene units) and F-score
             (see :mod:`training.pointclouds`); None for V-LSM.
+        seen: the classes (synsets) the model was trained on, or None when unknown; when
+            some tested classes are seen and some are not, tables and JSON add the means
+            over seen and over unseen classes (the unseen-category protocol).
     """
 
     task: str
@@ -74,6 +77,21 @@ class EvalResult:
     scores: np.ndarray | None = None
     hull: np.ndarray | None = None
     clouds: np.ndarray | None = None
+    seen: frozenset[str] | None = None
+
+    def seen_unseen(self) -> tuple[list[str], list[str]] | None:
+        """(seen, unseen) tested classes, sorted; None unless both are non-empty."""
+        if self.seen is None:
+            return None
+        tested = sorted({s for s, _ in self.models})
+        seen = [s for s in tested if s in self.seen]
+        unseen = [s for s in tested if s not in self.seen]
+        return (seen, unseen) if seen and unseen else None
+
+    def group_mean(self, classes: list[str], which: str = "scores", t: int = 0) -> np.ndarray:
+        """Mean over ``classes`` of their class means: (V,)."""
+        per = self.per_class(which, t)
+        return np.nanmean(np.stack([per[s] for s in classes]), axis=0)
 
     def _class_means(self, arr: np.ndarray) -> dict[str, np.ndarray]:
         """Per-model values ``(M, ...)`` averaged per class (NaN skipped): ``{synset: (...)}``."""
@@ -106,7 +124,16 @@ class EvalResult:
                                   for s, v in self.per_class(which, t).items()},
                     "mean": [float(x) for x in self.mean(which, t)],
                 }
+                groups = self.seen_unseen()
+                if groups is not None:
+                    for label, classes in zip(("mean_seen", "mean_unseen"), groups,
+                                              strict=True):
+                        entry[name][label] = [float(x)
+                                              for x in self.group_mean(classes, which, t)]
             out["results"][key] = entry
+        groups = self.seen_unseen()
+        if groups is not None:
+            out["seen_classes"], out["unseen_classes"] = groups
         if self.clouds is not None:
             out["point_clouds"] = {
                 name: {"per_class": {s: dict(zip(CLOUD_FIGURES, map(float, v), strict=True))
@@ -162,10 +189,21 @@ class EvalResult:
             if self.hull is not None:
                 row += list(per_h[s] * scale)
             rows.append(row)
+        groups = self.seen_unseen()
+        if groups is not None:  # seen classes first, then unseen, each with its mean
+            rows = [r for r in rows if r[0] in {class_name(s) for s in groups[0]}] + [
+                r for r in rows if r[0] in {class_name(s) for s in groups[1]}]
         mean = ["mean"] + list(self.mean("scores", t) * scale)
         if self.hull is not None:
             mean += list(self.mean("hull", t) * scale)
         rows.append(mean)
+        if groups is not None:
+            for label, classes in zip(("seen", "unseen"), groups, strict=True):
+                row = [f"mean {label} ({len(classes)})"] + list(
+                    self.group_mean(classes, "scores", t) * scale)
+                if self.hull is not None:
+                    row += list(self.group_mean(classes, "hull", t) * scale)
+                rows.append(row)
         what = (f"IoU x100 at threshold {self.thresholds[t]}" if self.metric == "iou"
                 else self._protocol(t))
         return f"{what}, {len(self.models)} models\n" + tabulate(rows, headers=heads,

@@ -1,7 +1,10 @@
 """Parametric, ShapeNet-like object families assembled from watertight mesh primitives.
 
 ShapeNet cannot be downloaded here, so every one of the 13 LSM classes gets a hand-written
-family of objects. Each family samples a handful of continuous dimensions plus structural
+family of objects; six generic families (superquadrics, surfaces of revolution, extrusions, CSG
+solids, blobs, random assemblies, in ``EXTRA_FAMILIES``) add shapes no class is built from,
+with colour patterns (``texture``); implicit ones are meshed by marching cubes (``implicit``).
+Each family samples a handful of continuous dimensions plus structural
 variant choices (``sample_params``) and turns them deterministically into a list of coloured,
 individually watertight parts (``build_parts``). The dataset builder unions the parts for
 voxelisation and renders them with their colours.
@@ -28,6 +31,8 @@ from data.shapes.gallery import main, render_gallery
 from data.shapes.preview import render_preview
 from data.shapes.primitives import RGB, SECTIONS, Part
 from data.shapes.registry import (
+    ALL_FAMILIES,
+    EXTRA_FAMILIES,
     FAMILIES,
     NAME_TO_SYNSET,
     build_parts,
@@ -42,7 +47,9 @@ from data.shapes.thickness import (
 )
 
 __all__ = [
+    "ALL_FAMILIES",
     "CLASSES",
+    "EXTRA_FAMILIES",
     "FAMILIES",
     "MIN_THICKNESS_FRAC",
     "NAME_TO_SYNSET",

@@ -30,11 +30,14 @@ class Part:
             front +z, arbitrary units).
         color: linear RGB in [0, 1].
         name: part name, e.g. ``"seat"`` or ``"leg_0"``.
+        face_colors: optional (F, 3) linear RGB per face (a texture pattern); when set the
+            renderer uses it instead of ``color``.
     """
 
     mesh: trimesh.Trimesh
     color: RGB
     name: str
+    face_colors: np.ndarray | None = None
 
 
 #: How a family's ``build`` collects parts: ``add(mesh, colour_key, part_name)``.

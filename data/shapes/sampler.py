@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import colorsys
 from collections.abc import Sequence
 from typing import Any
 
@@ -80,6 +81,16 @@ class Sampler:
         base = np.asarray(pal[int(self.rng.integers(len(pal)))])
         col = np.clip(base * float(self.rng.uniform(1 - jitter, 1 + jitter)), 0.0, 1.0)
         self.params["colors"][name] = [float(x) for x in col]
+        return self.params["colors"][name]
+
+    def any_color(self, name: str, saturation: tuple[float, float] = (0.0, 1.0),
+                  value: tuple[float, float] = (0.15, 1.0)) -> list[float]:
+        """Colour of any hue (uniform HSV within the given saturation and value ranges, sRGB),
+        as linear RGB (3,)."""
+        h = float(self.rng.uniform())
+        rgb = colorsys.hsv_to_rgb(h, float(self.rng.uniform(*saturation)),
+                                  float(self.rng.uniform(*value)))
+        self.params["colors"][name] = list(_srgb_to_linear(rgb))
         return self.params["colors"][name]
 
     def same_color(self, name: str, other: str) -> None:
