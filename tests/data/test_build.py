@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from data import build, io
+from data import build, io, shapes
 from data.check import check_model, check_root, project_points, silhouette_agreement
 from data.layout import CLASSES, N_VIEWS, SPLITS_DIR, DataLayout
 from data.meshes import normalise_to_world
@@ -327,3 +327,67 @@ def test_synth_rerun_with_another_seed_is_refused(tmp_path, caplog):
         assert build.main([*argv, "--seed", "3"]) == 1
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 1 and str(root) in errors[0] and "seed=0" in errors[0]
+
+
+def test_committed_protocol_and_family_split_files_match_the_builder():
+    seen1, seen2 = (set(build.UNSEEN_PROTOCOLS[p]) for p in ("unseen1", "unseen2"))
+    assert seen1.isdisjoint(seen2) and seen1 | seen2 == set(CLASSES) and len(seen1) == 6
+    for size in ("small", "full"):
+        base = build.synthetic_splits(size)
+        for proto, seen in build.UNSEEN_PROTOCOLS.items():
+            got = io.read_splits(SPLITS_DIR / build.protocol_file_name(size, proto))
+            assert got == build.protocol_splits(base, seen), (size, proto)
+            assert set(got["train"]) == set(got["val"]) == set(seen)
+            assert got["test"] == base["test"]  # every class is tested, seen or not
+    every = io.read_splits(SPLITS_DIR / build.split_file_name("small", "all"))
+    assert every == build.synthetic_splits("small", families="all")
+    shapenet = build.synthetic_splits("small")
+    for k in shapenet:  # the ShapeNet part of "all" is the ShapeNet split itself
+        assert {c: every[k][c] for c in shapenet[k]} == shapenet[k]
+        assert set(every[k]) - set(shapenet[k]) == set(shapes.EXTRA_FAMILIES)
+
+
+def test_extra_families_join_a_root_and_keep_its_split(tmp_path):
+    root = tmp_path / "r"
+    argv = ["synth", "--size", "tiny", "--root", str(root), "--quiet", "--workers", "1"]
+    assert build.main([*argv, "--classes", "04379243"]) == 0
+    before = io.read_splits(root / "splits.json")
+    assert build.main([*argv, "--classes", "blob", "revolution"]) == 0
+    after = io.read_splits(root / "splits.json")
+    assert set(after["train"]) == {"04379243", "blob", "revolution"}
+    assert all(after[k]["04379243"] == before[k]["04379243"] for k in before)
+    L = DataLayout(root)
+    assert len(L.models("blob")) == len(L.models("revolution")) == build.SIZES["tiny"]
+    reports, _ = check_root(root, root / "splits.json", progress=False, workers=1)
+    assert len(reports) == 9 and not [r.errors for r in reports if r.errors]
+
+
+def test_unknown_class_is_one_line(tmp_path, caplog):
+    with caplog.at_level(logging.ERROR, logger="data.build"):
+        assert build.main(["synth", "--size", "tiny", "--root", str(tmp_path / "r"),
+                           "--classes", "teapot", "--quiet"]) == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "'teapot'" in errors[0] and "superquadric" in errors[0]
+    assert not (tmp_path / "r").exists()
+
+
+def test_check_flags_voxels_that_miss_the_object_or_stray(tmp_path):
+    """A mesh model's voxels with half the object missing fail the coverage test; voxels
+    moved three cells off fail the cube agreement; the true voxels pass both."""
+    src, root = tmp_path / "meshes", tmp_path / "mine"
+    (src / "boxes").mkdir(parents=True)
+    trimesh.creation.box([1.0, 0.5, 0.3]).export(src / "boxes" / "crate.stl")
+    assert build.main(_meshes_argv(src, root)) == 0
+    L = DataLayout(root)
+    path = L.voxel_path("boxes", "crate", 32)
+    grid = io.read_voxels(path, 32)
+    rep = check_model(L, "boxes", "crate", views=6)
+    assert not rep.errors and rep.coverage > 0.97 and rep.cube_agreement == 1.0
+    half = grid.copy()
+    half[16:] = 0  # world x > 0 lost (storage order does not matter for the test)
+    io.write_voxels(path, half)
+    rep = check_model(L, "boxes", "crate", views=6)
+    assert any("voxels miss part of the object" in e for e in rep.errors), rep.errors
+    io.write_voxels(path, np.roll(grid, 3, axis=2))
+    rep = check_model(L, "boxes", "crate", views=6)
+    assert any("cubes touch the silhouettes" in e for e in rep.errors), rep.errors
