@@ -7,6 +7,7 @@ Usage (from the repository root)::
     python -m data.build synth --size full --splits train test   # skip the val models
     python -m data.build synth --size small --families extra     # + the six generic families
     python -m data.build meshes --input my_meshes/ --root datasets/mine [--up y|z]
+    python -m data.build meshes --input my_meshes/ --root datasets/small --add   # mix them in
 
 Each model gets ``N_VIEWS`` renders at 224 px with the release camera model (K with f = 420 px,
 distance 2, random azimuth, elevation in :data:`geometry.camera.ELEVATION_RANGE`), RGBA renders,
@@ -59,6 +60,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
+import json
 import logging
 import multiprocessing as mp
 import os
@@ -443,6 +445,10 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--up", choices=["y", "z"], default="y")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--workers", type=int, default=None)
+    m.add_argument("--add", action="store_true",
+                   help="add the meshes to an existing data root (e.g. datasets/small, to mix "
+                        "your meshes into the synthetic set): its manifest and split are kept "
+                        "and the meshes' classes join them")
     m.add_argument("--split_file", type=Path, default=None,
                    help="where to write the split (default: <root>/splits.json)")
     for q in (p, m):
@@ -459,6 +465,25 @@ def main(argv: list[str] | None = None) -> int:
     except (BuildError, io.DataError) as e:
         log.error("%s", e)
         return 1
+
+
+def _added_manifest(layout: DataLayout, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The manifest of a root that meshes are added to (``meshes --add``): the root's own,
+    with the input folder recorded under ``"added"``.
+
+    Raises:
+        BuildError: the root has no manifest, or renders with another camera model.
+    """
+    if not layout.manifest_path.exists():
+        raise BuildError(f"--add: {layout.root} has no dataset.json; build it first (or drop "
+                         "--add to make a new root)")
+    old = io.read_json(layout.manifest_path)
+    for key in ("n_views", "im_size", "K", "distance", "elevation_range_deg", "grid_range"):
+        if json.loads(json.dumps(old.get(key))) != json.loads(json.dumps(manifest[key])):
+            raise BuildError(f"--add: {layout.root} was built with {key}={old.get(key)!r}, "
+                             f"this builder renders with {manifest[key]!r}")
+    added = [a for a in old.get("added", []) if a != manifest["input"]]
+    return {**old, "added": [*added, manifest["input"]]}
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -483,6 +508,11 @@ def _run(args: argparse.Namespace) -> int:
     with writing(root):
         root.mkdir(parents=True, exist_ok=True)
     with root_lock(root):
+        if args.cmd == "meshes" and args.add:
+            manifest = _added_manifest(layout, manifest)
+        elif layout.manifest_path.exists():  # keep the record of meshes added earlier
+            added = io.read_json(layout.manifest_path).get("added")
+            manifest = {**manifest, **({"added": added} if added else {})}
         check_manifest(layout, manifest)
         save_json(layout.manifest_path, manifest)
         to_build = jobs
@@ -511,7 +541,7 @@ def _run(args: argparse.Namespace) -> int:
                                  f"{len(report.bad)} mesh file(s) skipped (see {skipped_path})")
             splits = make_splits(models_of(good), args.seed)
         root_splits = splits
-        if args.cmd == "synth" and (root / "splits.json").exists():
+        if (args.cmd == "synth" or args.add) and (root / "splits.json").exists():
             # classes built by an earlier command into this root keep their split
             old = io.read_splits(root / "splits.json")
             root_splits = {k: {**old.get(k, {}), **splits[k]} for k in splits}

@@ -28,7 +28,7 @@ LOCK_NAME = ".build.lock"
 #: Seconds a build waits for another build of the same root to let go of the lock.
 LOCK_WAIT_S = 20.0
 #: Manifest keys that only say where a build came from: a rerun may change them.
-INFO_KEYS = frozenset({"input"})
+INFO_KEYS = frozenset({"input", "added"})
 
 
 class BuildError(RuntimeError):

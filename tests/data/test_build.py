@@ -391,3 +391,28 @@ def test_check_flags_voxels_that_miss_the_object_or_stray(tmp_path):
     io.write_voxels(path, np.roll(grid, 3, axis=2))
     rep = check_model(L, "boxes", "crate", views=6)
     assert any("cubes touch the silhouettes" in e for e in rep.errors), rep.errors
+
+
+def test_meshes_added_to_a_synthetic_root(tmp_path, caplog):
+    root, src = tmp_path / "r", tmp_path / "meshes"
+    argv = ["synth", "--size", "tiny", "--root", str(root), "--quiet", "--workers", "1",
+            "--classes", "04379243"]
+    assert build.main(argv) == 0
+    manifest = io.read_json(root / "dataset.json")
+    (src / "boxes").mkdir(parents=True)
+    trimesh.creation.box([1.0, 0.5, 0.3]).export(src / "boxes" / "crate.stl")
+    trimesh.creation.icosphere(radius=0.5).export(src / "boxes" / "ball.ply")
+    trimesh.creation.capsule(height=0.8, radius=0.2).export(src / "boxes" / "pill.off")
+    # without --add the synthetic root refuses the mesh build (another kind of build)
+    with caplog.at_level(logging.ERROR, logger="data.build"):
+        assert build.main(_meshes_argv(src, root)) == 1
+    assert build.main(_meshes_argv(src, root, "--add")) == 0
+    splits = io.read_splits(root / "splits.json")
+    assert set(splits["train"]) == {"04379243", "boxes"}
+    assert sum(len(splits[k].get("boxes", [])) for k in splits) == 3
+    after = io.read_json(root / "dataset.json")
+    assert after["kind"] == manifest["kind"] == "synthetic"
+    assert after["added"] == [str(src.resolve())]
+    assert build.main(argv) == 0  # the synthetic build still accepts the root
+    reports, _ = check_root(root, root / "splits.json", progress=False, workers=1)
+    assert len(reports) == 6 and not [r.errors for r in reports if r.errors]
