@@ -111,6 +111,61 @@ def collect(out: Path) -> int:
     return len(NAMED) + N_RANDOM
 
 
+#: Objects of the README figure.
+FIGURE_MODELS = ("bunny", "duck", "mug", "torus_textured", "teddy_convex_pieces", "husky_base",
+                 "random_003", "random_011")
+
+
+def figure(root: Path, model_dir: str, out: Path, names: tuple[str, ...] = FIGURE_MODELS,
+           n_views: int = 4) -> None:
+    """Reconstructions of some real meshes after ``n_views`` views (the test script's views):
+    one input view, the LSM's grid, the visual hull and the ground truth, one row each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from demo.datasets import load_views
+    from demo.model import load_lsm, predict
+    from geometry.depth import foreground
+    from ops.visual_hull import visual_hull
+    from vis.figures import plot_reconstruction_rows
+    from vis.meshes import IOU_THRESH
+
+    lsm = load_lsm(model_dir)
+    splits = io.read_splits(root / "all_test.json")["test"]
+    where = {m: c for c, ms in splits.items() for m in ms}
+    rows = []
+    for name in names:
+        if name not in where:
+            log.warning("figure: %s is not in %s", name, root)
+            continue
+        v = load_views(root, where[name], name, lsm.args, n_views=n_views)
+        probs = np.asarray(predict(lsm, v["images"], v["K"], v["extrinsic"]))[-1]
+        masks = foreground(v["depth"]).astype(np.float32)[None]
+        hull = np.asarray(visual_hull(masks, v["K"][None], v["extrinsic"][None],
+                                      nvox=lsm.args.nvox))[0, -1]
+        gt = v["voxels"] > 0.5
+
+        def iou(g: np.ndarray, gt: np.ndarray = gt) -> float:
+            return 100.0 * (g & gt).sum() / max((g | gt).sum(), 1)
+
+        pred = probs > IOU_THRESH
+        rows.append({"title": name.replace("_", " "), "image": v["full_images"][0],
+                     "grids": [(f"LSM, {n_views} views\nIoU {iou(pred):.1f}", probs,
+                                IOU_THRESH, (0.35, 0.55, 0.85)),
+                               (f"visual hull\nIoU {iou(hull > 0.5):.1f}", hull, 0.5,
+                                (0.55, 0.7, 0.4)),
+                               ("ground truth\n", gt.astype(np.float32), 0.5,
+                                (0.85, 0.55, 0.3))]})
+    fig = plot_reconstruction_rows(rows)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    log.info("wrote %s", out)
+
+
 def _run(cmd: list[str]) -> None:
     log.info("$ %s", " ".join(cmd))
     subprocess.run(cmd, check=True, cwd=ROOT)
@@ -125,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", nargs="*", default=["pretrained/vlsm_cpu"],
                    help="V-LSM run or shipped model folders to test")
     p.add_argument("--workers", type=int, default=None)
+    p.add_argument("--figure", type=Path, default=None,
+                   help="also draw reconstructions of some objects by the first model (PNG)")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     meshes = a.meshes or a.root.with_name(a.root.name + "_meshes")
@@ -146,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     for model in a.models:
         _run([py, "voxels/test_vlsm.py", "--log", model, "--data_root", str(a.root),
               "--test_split_file", str(split_file), "--contact_sheet", "8"])
+    if a.figure and a.models:
+        figure(a.root, a.models[0], a.figure)
     return 0
 
 

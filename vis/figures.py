@@ -135,6 +135,34 @@ def plot_voxel_progress(probs: np.ndarray, voxels: np.ndarray | None = None,
     return fig
 
 
+def plot_reconstruction_rows(rows: Sequence[Mapping[str, Any]], size: float = 1.7) -> Figure:
+    """One row per object: an input image, then 3D surfaces of several grids.
+
+    Args:
+        rows: per object ``{"title": str, "image": (H, W, 3) in [0, 1], "grids":
+            [(label, (N, N, N) grid in world [x, y, z], iso-level, (r, g, b)), ...]}``; every
+            row has the same number of grids.
+        size: inches per panel.
+
+    Returns:
+        The matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    n = 1 + len(rows[0]["grids"])
+    fig = plt.figure(figsize=(size * n, size * len(rows)))
+    for r, row in enumerate(rows):
+        ax = fig.add_subplot(len(rows), n, r * n + 1)
+        ax.imshow(np.clip(row["image"], 0, 1))
+        ax.set_axis_off()
+        ax.set_title(row["title"], fontsize=8)
+        for k, (label, grid, thresh, rgb) in enumerate(row["grids"]):
+            ax = fig.add_subplot(len(rows), n, r * n + 2 + k, projection="3d")
+            _mesh_axes(ax, *occupancy_mesh(grid, thresh), label, rgb)
+    fig.subplots_adjust(left=0, right=1, bottom=0, top=0.97, wspace=0, hspace=0.15)
+    return fig
+
+
 def _mosaic(tiles: np.ndarray, pad: int = 2) -> np.ndarray:
     """(R, C, h, w, 3) tiles -> one (R*(h+pad), C*(w+pad), 3) image, light grey gaps."""
     r, c, h, w, _ = tiles.shape
