@@ -339,12 +339,13 @@ def test_committed_protocol_and_family_split_files_match_the_builder():
             assert got == build.protocol_splits(base, seen), (size, proto)
             assert set(got["train"]) == set(got["val"]) == set(seen)
             assert got["test"] == base["test"]  # every class is tested, seen or not
-    every = io.read_splits(SPLITS_DIR / build.split_file_name("small", "all"))
-    assert every == build.synthetic_splits("small", families="all")
-    shapenet = build.synthetic_splits("small")
-    for k in shapenet:  # the ShapeNet part of "all" is the ShapeNet split itself
-        assert {c: every[k][c] for c in shapenet[k]} == shapenet[k]
-        assert set(every[k]) - set(shapenet[k]) == set(shapes.EXTRA_FAMILIES)
+    for size in ("tiny", "small", "full"):
+        every = io.read_splits(SPLITS_DIR / build.split_file_name(size, "all"))
+        assert every == build.synthetic_splits(size, families="all"), size
+        shapenet = build.synthetic_splits(size)
+        for k in shapenet:  # the ShapeNet part of "all" is the ShapeNet split itself
+            assert {c: every[k][c] for c in shapenet[k]} == shapenet[k]
+            assert set(every[k]) - set(shapenet[k]) == set(shapes.EXTRA_FAMILIES)
 
 
 def test_extra_families_join_a_root_and_keep_its_split(tmp_path):
