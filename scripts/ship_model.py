@@ -132,6 +132,8 @@ def ship(run: Path, ckpt: str, name: str, train_cmd: str, note: str = "",
     shutil.copy2(src / "model.weights.h5", tmp / ckpt)
     state = json.loads((src / "state.json").read_text())
     state["optimizer_variables"] = []
+    if "files" in state:  # the checkpoint's file manifest: the weights only now
+        state["files"] = {k: v for k, v in state["files"].items() if k == "model.weights.h5"}
     (tmp / ckpt / "state.json").write_text(json.dumps(state, indent=1) + "\n")
     args = json.loads((run / "args.json").read_text())
     args["logdir"] = "./log"
