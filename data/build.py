@@ -193,8 +193,8 @@ def _geometry(job: Job, rng: np.random.Generator
         parts, params = shapes.make_object(job.synset, rng)
         info: dict[str, Any] = {"source": "synthetic", "params": params,
                                 "parts": [p.name for p in parts]}
-        colors = [p.color if p.face_colors is None else p.face_colors for p in parts]
-        return normalise_to_world([p.mesh for p in parts], up="y"), colors, info
+        return (normalise_to_world([p.mesh for p in parts], up="y"),
+                [p.render_color for p in parts], info)
     meshes, colors = load_mesh_parts(Path(job.source), rng)
     try:
         meshes = normalise_to_world(meshes, up=job.up)

@@ -139,11 +139,8 @@ def make_splits(models: dict[str, list[str]], seed: int = 0) -> dict[str, dict[s
 def synthetic_splits(size: str, seed: int = 0, families: str = "shapenet"
                      ) -> dict[str, dict[str, list[str]]]:
     """The split of a named synthetic size (depends only on ids, not on rendering)."""
-    jobs = synthetic_jobs(SIZES[size], seed, family_classes(families))
-    models: dict[str, list[str]] = {}
-    for j in jobs:
-        models.setdefault(j.synset, []).append(j.model)
-    return make_splits(models, seed)
+    return make_splits(models_of(synthetic_jobs(SIZES[size], seed, family_classes(families))),
+                       seed)
 
 
 #: The unseen-category protocol (as the release's splits1 / splits2 files): the classes a model

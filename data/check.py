@@ -77,6 +77,16 @@ def occupied_centres(grid: np.ndarray, grid_range: tuple[float, float] = GRID_RA
     return c[idx]
 
 
+def _pixels(pts: np.ndarray, K: np.ndarray, extrinsic: np.ndarray, shape: tuple[int, int]
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pixel rows, columns and an in-image flag of points (P, 3)."""
+    uvz = project_points(pts, K, extrinsic)
+    u = np.floor(uvz[:, 0]).astype(np.int64)
+    v = np.floor(uvz[:, 1]).astype(np.int64)
+    ok = (u >= 0) & (u < shape[1]) & (v >= 0) & (v < shape[0]) & (uvz[:, 2] > 0)
+    return v, u, ok
+
+
 def silhouette_agreement(grid: np.ndarray, K: np.ndarray, extrinsic: np.ndarray,
                          alpha: np.ndarray, tolerance_px: int = 0) -> float:
     """Fraction of occupied voxel centres that project inside a view's alpha mask.
@@ -99,11 +109,7 @@ def silhouette_agreement(grid: np.ndarray, K: np.ndarray, extrinsic: np.ndarray,
     pts = occupied_centres(grid)
     if len(pts) == 0:
         return 1.0
-    uvz = project_points(pts, K, extrinsic)
-    h, w = alpha.shape
-    u = np.floor(uvz[:, 0]).astype(np.int64)
-    v = np.floor(uvz[:, 1]).astype(np.int64)
-    ok = (u >= 0) & (u < w) & (v >= 0) & (v < h) & (uvz[:, 2] > 0)
+    v, u, ok = _pixels(pts, K, extrinsic, alpha.shape)
     inside = np.zeros(len(pts), dtype=bool)
     inside[ok] = alpha[v[ok], u[ok]] > 0
     return float(inside.mean())
@@ -115,16 +121,6 @@ def _cube_samples(grid: np.ndarray, samples: int) -> np.ndarray:
     t = (np.linspace(0.0, 1.0, samples) - 0.5) * cell
     offs = np.stack(np.meshgrid(t, t, t, indexing="ij"), axis=-1).reshape(-1, 3)
     return occupied_centres(grid)[:, None, :] + offs[None]
-
-
-def _pixels(pts: np.ndarray, K: np.ndarray, extrinsic: np.ndarray, shape: tuple[int, int]
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pixel rows, columns and an in-image flag of points (P, 3)."""
-    uvz = project_points(pts, K, extrinsic)
-    u = np.floor(uvz[:, 0]).astype(np.int64)
-    v = np.floor(uvz[:, 1]).astype(np.int64)
-    ok = (u >= 0) & (u < shape[1]) & (v >= 0) & (v < shape[0]) & (uvz[:, 2] > 0)
-    return v, u, ok
 
 
 def cube_agreement(grid: np.ndarray, K: np.ndarray, extrinsic: np.ndarray, alpha: np.ndarray,

@@ -112,6 +112,7 @@ class EvalResult:
         """JSON-ready summary: per-class and mean curves for the model and the hull."""
         out: dict[str, Any] = {"task": self.task, "metric": self.metric,
                                "num_models": len(self.models), "results": {}}
+        groups = self.seen_unseen()
         for t, th in enumerate(self.thresholds):
             key = f"thresh_{th}" if self.metric == "iou" else DEPTH_PROTOCOLS[t]
             entry: dict[str, Any] = {}
@@ -124,14 +125,12 @@ class EvalResult:
                                   for s, v in self.per_class(which, t).items()},
                     "mean": [float(x) for x in self.mean(which, t)],
                 }
-                groups = self.seen_unseen()
                 if groups is not None:
                     for label, classes in zip(("mean_seen", "mean_unseen"), groups,
                                               strict=True):
                         entry[name][label] = [float(x)
                                               for x in self.group_mean(classes, which, t)]
             out["results"][key] = entry
-        groups = self.seen_unseen()
         if groups is not None:
             out["seen_classes"], out["unseen_classes"] = groups
         if self.clouds is not None:
@@ -183,16 +182,13 @@ class EvalResult:
             heads += [f"VH {k + 1}v" for k in range(v)]
         per = self.per_class("scores", t)
         per_h = self.per_class("hull", t) if self.hull is not None else {}
+        groups = self.seen_unseen()  # seen classes first, then unseen, each with its mean
         rows = []
-        for s, vals in per.items():
-            row = [class_name(s)] + list(vals * scale)
+        for s in (groups[0] + groups[1]) if groups is not None else per:
+            row = [class_name(s)] + list(per[s] * scale)
             if self.hull is not None:
                 row += list(per_h[s] * scale)
             rows.append(row)
-        groups = self.seen_unseen()
-        if groups is not None:  # seen classes first, then unseen, each with its mean
-            rows = [r for r in rows if r[0] in {class_name(s) for s in groups[0]}] + [
-                r for r in rows if r[0] in {class_name(s) for s in groups[1]}]
         mean = ["mean"] + list(self.mean("scores", t) * scale)
         if self.hull is not None:
             mean += list(self.mean("hull", t) * scale)

@@ -28,8 +28,7 @@ def render_preview(
         (size, size, 3) float sRGB image in [0, 1] on a white background.
     """
     meshes = normalise_to_world([p.mesh for p in parts])
-    colors = [np.clip(np.asarray(p.color if p.face_colors is None else p.face_colors), 0.0, 1.0)
-              ** (1 / 2.2) for p in parts]
+    colors = [np.clip(np.asarray(p.render_color), 0.0, 1.0) ** (1 / 2.2) for p in parts]
     # the world is z-up with the object's front (+z here) facing world -y: azimuth 0 -> -90
     E = look_at(azim_deg - 90.0, elev_deg, DISTANCE)
     rgba, _ = render(Scene.from_parts(meshes, colors), intrinsics(size), E, size, size)

@@ -39,6 +39,11 @@ class Part:
     name: str
     face_colors: np.ndarray | None = None
 
+    @property
+    def render_color(self) -> RGB | np.ndarray:
+        """What the renderer paints: ``face_colors`` (F, 3) if set, else ``color`` (3,)."""
+        return self.color if self.face_colors is None else self.face_colors
+
 
 #: How a family's ``build`` collects parts: ``add(mesh, colour_key, part_name)``.
 Add = Callable[[trimesh.Trimesh, str, str], None]
