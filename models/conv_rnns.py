@@ -25,11 +25,11 @@ ConvLSTM (release ``ConvLSTMCell``; ``kernel`` ``[k,k,k,C+F,4F]``)::
 3D convolutions go through :func:`models.layers.conv3d` (native, or the equivalent 2D
 decomposition for JAX on CPU), in the precision of :mod:`models.precision`. Each convolution of
 a concatenation ``[x, h] * W`` is computed as ``x * W_x + h * W_h`` (the same linear map):
-:func:`run_over_views` convolves the inputs of all views at once (``project_inputs``) and each
+:func:`fuse_views` convolves the inputs of all views at once (``project_inputs``) and each
 step adds the state's share (``step``), which is skipped while the state is zero.
-Both cells start from zero state. :func:`run_over_views`
-unrolls a cell over the view axis and returns the output after every view, so step k depends
-on views 0..k only.
+Both cells start from zero state. :func:`fuse_views` (views-first ``[V*B, ...]`` grids, as
+the LSM trunk holds them) and :func:`run_over_views` (``[B, V, ...]``) unroll a cell over the
+views and return the output after every view, so step k depends on views 0..k only.
 """
 
 from __future__ import annotations
@@ -51,30 +51,30 @@ def _ln_name(i: int) -> str:
     return "LayerNorm" if i == 0 else f"LayerNorm_{i}"
 
 
-def project_input_channels(x: Any, kernel: Any, dtype: str, constant_channels: int = 0) -> Any:
-    """``conv3d(x, kernel)`` in ``dtype``, where the last ``constant_channels`` channels of
-    ``x`` get no gradient (they are convolved apart, in float32, and only the kernel is
-    differentiated through them).
+def project_input_channels(x: Any, constant: Any, kernel: Any, dtype: str) -> Any:
+    """``conv3d([x, constant], kernel)``, where ``x`` is convolved in ``dtype`` and
+    ``constant`` (channels given no gradient) apart, in float32, with only the kernel
+    differentiated through it.
 
-    The LSM's unprojected grids end with the voxel depth channel, a function of the cameras
+    The LSM's unprojected grids come with the voxel depth channel, a function of the cameras
     alone, which nothing trains: its input gradient is not needed, and computing the input
     gradient of a 33-channel convolution cost oneDNN 1.5x that of a 32-channel one
     (``docs/profile_train.md``). The value is the same (the sum of the two channel groups'
     convolutions).
 
     Args:
-      x: ``[N, D, H, W, C]``; kernel: ``[k, k, k, C, O]``; dtype: compute dtype of the
-        differentiated part; constant_channels: trailing channels of ``x`` given no gradient.
+      x: ``[N, D, H, W, C]`` float32, or already in ``dtype`` (then not cast again);
+        constant: ``[N, D, H, W, C']`` or ``None``; kernel: ``[k, k, k, C + C', O]``
+        (``C'`` = 0 without ``constant``); dtype: compute dtype of ``x``'s convolution.
 
     Returns:
       ``[N, D, H, W, O]`` float32.
     """
-    if not constant_channels:
-        return lowp(conv3d, x, kernel, dtype)
-    c = x.shape[-1] - constant_channels
-    x_var, x_const = ops.split(x, [c], axis=-1)
-    k_var, k_const = ops.split(kernel, [c], axis=-2)
-    return lowp(conv3d, x_var, k_var, dtype) + conv3d(ops.stop_gradient(x_const), k_const)
+    c = x.shape[-1]
+    out = lowp(conv3d, x, kernel[..., :c, :], dtype)
+    if constant is None:
+        return out
+    return out + conv3d(ops.stop_gradient(ops.cast(constant, "float32")), kernel[..., c:, :])
 
 
 class SplitConv3D(keras.layers.Layer):
@@ -187,16 +187,16 @@ class ConvGRU3D(keras.layers.Layer):
         """Zero state ``[B, D, H, W, F]`` for an input ``x`` ``[B, D, H, W, C]``."""
         return ops.repeat(ops.zeros_like(ops.stop_gradient(x[..., :1])), self.filters, axis=-1)
 
-    def project_inputs(self, x: Any, constant_channels: int = 0) -> Any:
-        """The input's share of the three pre-activations: ``x * [W_gates | W_out]`` restricted
-        to the input channels, ``[N, D, H, W, C]`` -> ``[N, D, H, W, 3F]`` (reset, update,
-        candidate). It does not depend on the state, so :func:`run_over_views` computes it for
-        every view in one convolution. See :func:`project_input_channels` for
-        ``constant_channels``."""
-        c = x.shape[-1]
+    def project_inputs(self, x: Any, constant: Any = None) -> Any:
+        """The input's share of the three pre-activations: ``[x, constant] * [W_gates |
+        W_out]`` restricted to the input channels, ``[N, D, H, W, C]`` (and ``[N, D, H, W,
+        C']``) -> ``[N, D, H, W, 3F]`` float32 (reset, update, candidate). It does not depend
+        on the state, so :func:`fuse_views` computes it for every view in one convolution.
+        ``constant`` holds input channels given no gradient (:func:`project_input_channels`)."""
+        c = self.gates.kernel.shape[-2] - self.filters
         kernel = ops.concatenate([self.gates.kernel[..., :c, :],
                                   self.candidate.kernel[..., :c, :]], axis=-1)
-        return project_input_channels(x, kernel, self.gates.conv_dtype, constant_channels)
+        return project_input_channels(x, constant, kernel, self.gates.conv_dtype)
 
     def step(self, xw: Any, h: Any, zero_state: bool = False) -> tuple[Any, Any]:
         """One update from the projected input ``xw`` (:meth:`project_inputs`) and state ``h``
@@ -274,12 +274,11 @@ class ConvLSTM3D(keras.layers.Layer):
         z = ops.repeat(ops.zeros_like(ops.stop_gradient(x[..., :1])), self.filters, axis=-1)
         return z, z
 
-    def project_inputs(self, x: Any, constant_channels: int = 0) -> Any:
+    def project_inputs(self, x: Any, constant: Any = None) -> Any:
         """The input's share of the four pre-activations, ``[N, D, H, W, C]`` ->
         ``[N, D, H, W, 4F]`` (see :meth:`ConvGRU3D.project_inputs`)."""
-        c = x.shape[-1]
-        return project_input_channels(x, self.kernel[..., :c, :], self.conv_dtype,
-                                      constant_channels)
+        c = self.kernel.shape[-2] - self.filters
+        return project_input_channels(x, constant, self.kernel[..., :c, :], self.conv_dtype)
 
     def step(self, xw: Any, state: tuple[Any, Any], zero_state: bool = False
              ) -> tuple[Any, tuple[Any, Any]]:
@@ -313,9 +312,43 @@ class ConvLSTM3D(keras.layers.Layer):
         }
 
 
+def fuse_views(cell: ConvGRU3D | ConvLSTM3D, x: Any, views: int, constant: Any = None,
+               initial_state: Any = None) -> Any:
+    """Run ``cell`` over the views of views-first grids and return the output of every step.
+
+    Args:
+      cell: a built :class:`ConvGRU3D` or :class:`ConvLSTM3D`.
+      x: ``[V*B, D, H, W, C]``, views first (entry ``v * B + b`` is view v of model b), in
+        float32 or already in the cell's compute dtype (then not cast again).
+      views: V (static).
+      constant: ``[V*B, D, H, W, C']`` trailing input channels given no gradient (the
+        unprojection's depth channel: :func:`project_input_channels`), or ``None``.
+      initial_state: the cell's state (``[B, D, H, W, F]`` tensors), or ``None`` for zeros.
+
+    Returns:
+      ``[V*B, D, H, W, F]`` float32, views first: entry ``v * B + b`` is the output after
+      views 0..v of model b.
+    """
+    # The input's share of the convolutions for all views at once (one larger convolution),
+    # then the recurrence; the state's convolutions are skipped while it is the zero state.
+    # Views first, each view's slice and the stack of the outputs are contiguous, and so are
+    # their gradients (slicing the view axis of [B, V, ...] cost more than the GRU's
+    # elementwise maths on a CPU).
+    xw = cell.project_inputs(x, constant)
+    xw = ops.split(ops.reshape(xw, (views, -1, *xw.shape[1:])), views, axis=0)
+    xw = [ops.squeeze(t, 0) for t in xw]
+    state = cell.initial_state(xw[0]) if initial_state is None else initial_state
+    outputs = []
+    for v in range(views):
+        out, state = cell.step(xw[v], state, zero_state=initial_state is None and v == 0)
+        outputs.append(out)
+    return ops.concatenate(outputs, axis=0)
+
+
 def run_over_views(cell: ConvGRU3D | ConvLSTM3D, sequence: Any, initial_state: Any = None,
                    constant_channels: int = 0) -> Any:
-    """Run ``cell`` over the view axis of ``sequence`` and stack the output of every step.
+    """Run ``cell`` over the view axis of ``sequence`` and stack the output of every step
+    (:func:`fuse_views` on model-major grids).
 
     Args:
       cell: a :class:`ConvGRU3D` or :class:`ConvLSTM3D` (built or not).
@@ -332,24 +365,15 @@ def run_over_views(cell: ConvGRU3D | ConvLSTM3D, sequence: Any, initial_state: A
     views = sequence.shape[1]
     if views is None:
         raise ValueError("the view axis of sequence must be static")
-    state = cell.initial_state(sequence[:, 0]) if initial_state is None else initial_state
     if not cell.built:
         cell.build(tuple(sequence.shape[:1]) + tuple(sequence.shape[2:]))
-    # The input's share of the convolutions for all views at once (one larger convolution),
-    # then the recurrence; the state's convolutions are skipped while it is the zero state.
-    # Views go first inside (one transpose in, one out): per-view slices and the stack of the
-    # outputs are then contiguous, and so are their gradients (slicing the view axis of
-    # [B, V, ...] directly cost more than the GRU's elementwise maths on a CPU).
-    time_major = ops.transpose(sequence, (1, 0, 2, 3, 4, 5))
-    xw = cell.project_inputs(ops.reshape(time_major, (-1, *sequence.shape[2:])),
-                             constant_channels)
-    xw = ops.split(ops.reshape(xw, (views, -1, *xw.shape[1:])), views, axis=0)
-    outputs = []
-    for v in range(views):
-        out, state = cell.step(ops.squeeze(xw[v], 0), state,
-                               zero_state=initial_state is None and v == 0)
-        outputs.append(out)
-    return ops.transpose(ops.stack(outputs, axis=0), (1, 0, 2, 3, 4, 5))
+    x = ops.reshape(ops.transpose(sequence, (1, 0, 2, 3, 4, 5)), (-1, *sequence.shape[2:]))
+    constant = None
+    if constant_channels:
+        x, constant = ops.split(x, [x.shape[-1] - constant_channels], axis=-1)
+    out = fuse_views(cell, x, views, constant, initial_state)
+    out = ops.reshape(out, (views, -1, *out.shape[1:]))
+    return ops.transpose(out, (1, 0, 2, 3, 4, 5))
 
 
 class ConvRNN3D(keras.layers.Layer):
@@ -390,10 +414,22 @@ class ConvRNN3D(keras.layers.Layer):
             raise ValueError(f"{self.name}: input must be [B, V, D, H, W, C], got {input_shape}")
         self.cell.build((input_shape[0], *input_shape[2:]))
 
+    @property
+    def conv_dtype(self) -> str:
+        """Compute dtype of the cell's convolutions (an input already in it is not cast)."""
+        cell = self.cell
+        return cell.gates.conv_dtype if isinstance(cell, ConvGRU3D) else cell.conv_dtype
+
     def call(self, sequence: Any, constant_channels: int = 0) -> Any:
         """``[B, V, D, H, W, C]`` -> ``[B, V, D, H, W, F]``; ``constant_channels`` as
         :func:`run_over_views`."""
         return run_over_views(self.cell, sequence, constant_channels=constant_channels)
+
+    def fuse(self, x: Any, views: int, constant: Any = None) -> Any:
+        """Views-first grids ``[V*B, D, H, W, C]`` (and ``constant`` channels) ->
+        ``[V*B, D, H, W, F]`` views first: :func:`fuse_views` from a zero state. The layer
+        must be built."""
+        return fuse_views(self.cell, x, views, constant)
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple:
         return (*input_shape[:-1], self.filters)

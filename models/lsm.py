@@ -3,10 +3,13 @@
 Shared trunk (weights shared across views; B models, V views each)::
 
     images [B, V, H, W, 3] -> ImageUNet per view      -> feats [B*V, H/2, W/2, c]
-        -> ops.unproject.unproject (+ depth channel)   -> [B, V, N, N, N, c + 1]
+        -> ops.unproject (+ depth channel)             -> [B, V, N, N, N, c + 1]
         -> ConvRNN3D over views (zero initial state)   -> [B, V, N, N, N, F]
         -> GridUNet per time step                      -> features [B, V, N, N, N, g],
                                                           logits   [B, V, N, N, N, 1]
+
+(Inside, the grids stay views first, ``[V*B, ...]``, from the unprojection to the grid net's
+outputs: see :meth:`_LSMBase.trunk`.)
 
 V-LSM returns the logits: entry k is the prediction after views 0..k.
 D-LSM projects the grid features of every time step t into every view v
@@ -64,7 +67,7 @@ from models.norms import canonical_norm
 from models.schema import model_defaults
 from ops.depth_head import depth_from_head
 from ops.project import project_rays, rays_to_channels, samples_major_order
-from ops.unproject import unproject
+from ops.unproject import unproject_features, voxel_depth
 
 #: The release defaults of every model key, from :data:`models.schema.MODEL_SCHEMA` (the one
 #: schema, which :class:`training.config.Args` reads too).
@@ -210,23 +213,30 @@ class _LSMBase(keras.Model):
         images, K, extrinsic = self._check_inputs(inputs)
         views, n = images.shape[1], c["nvox"]
         im = self.im_net(ops.reshape(images, (-1, c["im_h"], c["im_w"], 3)), training=training)
-        grid = unproject(
-            im["features"],
-            K,
-            extrinsic,
-            n,
-            im_size=(c["im_h"], c["im_w"]),
-            grid_range=c["grid_range"],
-        )
+        # Views first from the unprojection to the grid net (which treats every step's grid
+        # alone): the recurrence reads contiguous views, and the unprojection writes its grids
+        # in the recurrence's compute dtype; only the outputs asked for are put back in
+        # [B, V] order (a compiled step prunes the others).
+        geometry = {"nvox": n, "grid_range": c["grid_range"], "views_first": True}
+        grids = unproject_features(im["features"], K, extrinsic, im_size=(c["im_h"], c["im_w"]),
+                                   dtype=self.rnn.conv_dtype, **geometry)
         # The depth channel is a function of the cameras only: no input gradient through it.
-        fused = self.rnn(grid, constant_channels=1)
-        out = self.grid_net(ops.reshape(fused, (-1, n, n, n, c["rnn_channels"])), training=training)
+        depth = voxel_depth(K, extrinsic, **geometry)
+        fused = self.rnn.fuse(grids, views, constant=depth)
+        out = self.grid_net(fused, training=training)
+
+        def model_major(x: Any) -> Any:
+            """``[V*B, N, N, N, C]`` views first -> ``[B, V, N, N, N, C]``."""
+            x = ops.reshape(x, (views, -1, *x.shape[1:]))
+            return ops.transpose(x, (1, 0, 2, 3, 4, 5))
+
         return {
             "im": im,
-            "unprojected": grid,
-            "fused": fused,
-            "features": ops.reshape(out["features"], (-1, views, n, n, n, c["grid_channels"])),
-            "logits": ops.reshape(out["logits"], (-1, views, n, n, n, 1)),
+            "unprojected": model_major(ops.concatenate(
+                [ops.cast(grids, depth.dtype), depth], axis=-1)),
+            "fused": model_major(fused),
+            "features": model_major(out["features"]),
+            "logits": model_major(out["logits"]),
         }
 
     def get_config(self) -> dict[str, Any]:

@@ -34,18 +34,22 @@ def normalize(x: Any, axes: list[int], epsilon: float, gamma: Any = None, beta: 
 
     Mean and biased variance are taken over ``axes`` (kept), per the other axes; ``gamma``
     and ``beta`` (``[C]``, or None for none) broadcast over the last axis. Same values as
-    ``ops.moments`` and the formula; the backward pass is the closed form
+    ``ops.moments`` and the formula, computed in as few passes over ``x`` as the algebra
+    allows (each elementwise op of a TensorFlow graph is one pass over memory, and norms
+    were a third of a bfloat16 training step: ``docs/profile_train.md``):
 
-        dx = rsqrt(var + eps) * (g' - mean(g') - x_hat * mean(g' * x_hat)),  g' = g * gamma,
-
-    ``dgamma = sum(g * x_hat)``, ``dbeta = sum(g)`` (over every axis but the last), which costs
-    a few fused passes instead of the many small ops that differentiating ``moments`` gives
-    (norms were a third of a bfloat16 training step: ``docs/profile_train.md``).
+    * forward: ``d = x - mean``, ``var = mean(d^2)``, ``y = d * (rsqrt(var + eps) gamma) +
+      beta`` (the scale folded into gamma per example and channel);
+    * backward, the closed form ``dx = s (g' - mean(g') - x_hat mean(g' x_hat))`` with
+      ``g' = g gamma``, ``s = rsqrt(var + eps)``, ``x_hat = d s``, from two sums per example
+      and channel, ``S_g = sum(g)`` and ``S_gd = sum(g d)`` over the non-channel axes:
+      ``dx = g (s gamma) + d a + b`` with ``a``, ``b`` per example (and channel) built from
+      them; ``dgamma = sum(s S_gd)``, ``dbeta = sum(S_g)`` over the examples.
 
     Args:
       x: ``[B, ..., C]`` float32.
       axes: the axes the statistics are taken over (e.g. ``[1, 2, 3]`` for instance norm of
-        ``[B, D, H, W, C]``... or every non-batch axis for layer norm).
+        ``[B, D, H, W, C]``, or every non-batch axis for layer norm); never the batch axis.
       epsilon: added to the variance.
       gamma, beta: ``[C]`` scale and offset, or None.
 
@@ -55,31 +59,39 @@ def normalize(x: Any, axes: list[int], epsilon: float, gamma: Any = None, beta: 
     has_gamma, has_beta = gamma is not None, beta is not None
     # read variables outside the custom-gradient function (TF then needs no `variables` arg)
     params = [ops.copy(p) for p in (gamma, beta) if p is not None]
-    reduce_axes = list(range(len(x.shape) - 1))
+    rank = len(x.shape)
+    channel_axis = rank - 1
+    spatial = [a for a in axes if a != channel_axis]  # summed per example and channel
+    count = 1.0
+    for a in axes:
+        count *= float(x.shape[a])
+    examples = list(range(channel_axis))
+
+    def over_channels(t: Any) -> Any:
+        """Finish a per-(example, channel) sum over ``axes`` (add over C if C is one)."""
+        return ops.sum(t, axis=-1, keepdims=True) if channel_axis in axes else t
 
     @ops.custom_gradient
     def fn(x, *params):
-        mean = ops.mean(x, axis=axes, keepdims=True)
-        d = x - mean
-        scale = ops.rsqrt(ops.mean(d * d, axis=axes, keepdims=True) + epsilon)
-        x_hat = d * scale
-        y = x_hat
-        if has_gamma:
-            y = y * params[0]
+        d = x - ops.mean(x, axis=axes, keepdims=True)
+        scale = ops.rsqrt(ops.mean(ops.square(d), axis=axes, keepdims=True) + epsilon)
+        y = d * (scale * params[0] if has_gamma else scale)
         if has_beta:
             y = y + params[-1]
 
         def grad(*args, upstream=None):
             g = args[0] if upstream is None else upstream
-            gg = g * params[0] if has_gamma else g
-            m1 = ops.mean(gg, axis=axes, keepdims=True)
-            m2 = ops.mean(gg * x_hat, axis=axes, keepdims=True)
-            dx = scale * (gg - m1 - x_hat * m2)
+            s_g = ops.sum(g, axis=spatial, keepdims=True) if spatial else g
+            s_gd = ops.sum(g * d, axis=spatial, keepdims=True) if spatial else g * d
+            gam = params[0] if has_gamma else 1.0
+            m1 = over_channels(s_g * gam) / count  # mean(g')
+            m2 = over_channels(s_gd * gam) * scale / count  # mean(g' x_hat)
+            dx = g * (scale * gam) + d * (-scale * scale * m2) - scale * m1
             out = [dx]
             if has_gamma:
-                out.append(ops.sum(g * x_hat, axis=reduce_axes))
+                out.append(ops.reshape(ops.sum(s_gd * scale, axis=examples), (-1,)))
             if has_beta:
-                out.append(ops.sum(g, axis=reduce_axes))
+                out.append(ops.reshape(ops.sum(s_g, axis=examples), (-1,)))
             return tuple(out)
 
         return y, grad

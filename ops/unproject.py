@@ -17,6 +17,12 @@ no ``[.., 4, C]`` intermediates); the floor is clamped to ``w - 2`` so the ``+1`
 leaves the image (same value as the release, whose out-of-range corner had weight 0).
 It is differentiable with respect to ``feats`` and, through the bilinear weights, to the
 projected coordinates (hence ``K`` and ``extrinsic``).
+
+:func:`unproject` is the release's op (features and depth in one ``[B, V, ...]`` tensor).
+The LSM trunk calls its two halves instead: :func:`unproject_features` (the sampled
+features, optionally views first and already in the recurrence's compute dtype, so that no
+transpose, channel split or cast pass over the grids is needed, forward or backward) and
+:func:`voxel_depth` (the depth channel, which nothing trains).
 """
 
 from __future__ import annotations
@@ -29,29 +35,117 @@ from geometry.grid import GRID_RANGE, cell_centres
 from ops.dispatch import fast_path
 from ops.tensors import check_shape, float_dtype
 
-__all__ = ["bilinear_sample", "proj_splat", "sample_coords", "splat", "unproject"]
+__all__ = [
+    "bilinear_sample",
+    "proj_splat",
+    "sample_coords",
+    "splat",
+    "unproject",
+    "unproject_features",
+    "voxel_depth",
+]
+
+
+def _check_inputs(feats, K, extrinsic, nvox: int, im_size: Sequence[int]) -> tuple[int, ...]:
+    """Validate :func:`unproject_features`'s arguments; returns ``(views, h, w, C)``."""
+    nviews, h, w, c = check_shape(feats, "feats", rank=4)
+    k_shape = check_shape(K, "K", rank=4, tail=(3, 3))
+    e_shape = check_shape(extrinsic, "extrinsic", rank=4, tail=(3, 4))
+    if None in (h, w, c):
+        raise ValueError(f"`feats` needs static h, w, C, got {ops.shape(feats)}.")
+    if h < 2 or w < 2:
+        raise ValueError(f"`feats` maps must be at least 2x2, got {ops.shape(feats)}.")
+    if k_shape[:2] != e_shape[:2]:
+        raise ValueError(f"`K` {k_shape} and `extrinsic` {e_shape} disagree on [B, V].")
+    batch, views = k_shape[:2]
+    if views is None:
+        raise ValueError(f"`K` needs a static number of views V, got {k_shape}.")
+    if None not in (batch, views, nviews) and nviews != batch * views:
+        raise ValueError(f"`feats` has {nviews} maps but `K` has B*V = {batch}*{views}.")
+    if nvox < 1:
+        raise ValueError(f"`nvox` must be >= 1, got {nvox}.")
+    if len(im_size) != 2 or min(im_size) <= 0:
+        raise ValueError(f"`im_size` must be (H, W) > 0, got {im_size}.")
+    return views, h, w, c
 
 
 def _feature_grad(g, feats, K, extrinsic, nvox: int, im_size: Sequence[int],
-                  grid_range: Sequence[float]):
-    """Gradient of :func:`unproject` with respect to ``feats``: :func:`splat` of ``g``'s
-    feature channels (the depth channel has none) at the forward pass's sample positions.
+                  grid_range: Sequence[float], views_first: bool, dtype: str | None):
+    """Gradient of :func:`unproject_features` with respect to ``feats``: :func:`splat` of
+    ``g`` at the forward pass's sample positions.
 
     Args:
-        g: ``[B, V, N, N, N, C + 1]`` gradient of the output; the other arguments are
-            :func:`unproject`'s.
+        g: ``[B*V, N, N, N, C]`` gradient of the output (views first if ``views_first``), in
+            the output's dtype; the other arguments are :func:`unproject_features`'s.
 
     Returns:
-        ``[B*V, h, w, C]``, the gradient of ``feats``.
+        ``[B*V, h, w, C]`` in the dtype of ``feats``, the gradient of ``feats``.
     """
     n, h, w, c = (int(d) for d in feats.shape)
-    i00, fu, fv, _ = sample_coords(K, extrinsic, nvox, (h, w), im_size, grid_range,
-                                   float_dtype(feats))
-    g = ops.reshape(g, (-1, nvox, nvox, nvox, c + 1))[..., :c]
-    return ops.reshape(splat(g, i00, fu, fv, w, n * h * w), (n, h, w, c))
+    ftype = float_dtype(feats)
+    i00, fu, fv, _ = sample_coords(K, extrinsic, nvox, (h, w), im_size, grid_range, ftype,
+                                   views_first)
+    views = K.shape[1] if views_first else None
+    d_table = splat(ops.cast(g, ftype), i00, fu, fv, w, n * h * w, views=views)
+    return ops.reshape(d_table, (n, h, w, c))
 
 
 @fast_path(tensors=3, grads={0: _feature_grad})
+def unproject_features(
+    feats,
+    K,
+    extrinsic,
+    nvox: int,
+    im_size: Sequence[int] = (224, 224),
+    grid_range: Sequence[float] = GRID_RANGE,
+    views_first: bool = False,
+    dtype: str | None = None,
+):
+    """The sampled features of :func:`unproject` (steps 1-4 of the module docstring), without
+    the depth channel, in the map order and dtype the caller asks for.
+
+    Args:
+        feats, K, extrinsic, nvox, im_size, grid_range: as :func:`unproject`.
+        views_first: return the grids in views-first order (map ``v * B + b``), as a
+            recurrence over views reads them; otherwise in ``feats``' order (``b * V + v``).
+            Only the sample positions are permuted: no copy of the grids is made.
+        dtype: dtype of the result (e.g. the ``bfloat16`` of the 3D convolutions that read
+            it; the sampling itself is done in the dtype of ``feats``), or ``None`` for that
+            of ``feats``. The gradient returned for ``feats`` is in the dtype of ``feats``.
+
+    Returns:
+        ``[B*V, N, N, N, C]``, indexed ``[map, x, y, z]`` (world axes).
+
+    Raises:
+        ValueError: if a shape is wrong or inconsistent (message names the argument).
+    """
+    _, h, w, c = _check_inputs(feats, K, extrinsic, nvox, im_size)
+    ftype = float_dtype(feats)
+    feats = ops.cast(feats, ftype)
+    i00, fu, fv, _ = sample_coords(K, extrinsic, nvox, (h, w), im_size, grid_range, ftype,
+                                   views_first)
+    out = bilinear_sample(ops.reshape(feats, (-1, c)), i00, fu, fv, w,
+                          views=K.shape[1] if views_first else None)
+    return out if dtype is None else ops.cast(out, dtype)
+
+
+def voxel_depth(K, extrinsic, nvox: int, grid_range: Sequence[float] = GRID_RANGE,
+                views_first: bool = False, dtype: str = "float32"):
+    """Camera-frame depth of every voxel centre in every view (the last channel of
+    :func:`unproject`): a function of the cameras alone.
+
+    Args:
+        K: ``[B, V, 3, 3]``; extrinsic: ``[B, V, 3, 4]``; nvox: N; grid_range: as
+            :func:`unproject`; views_first: maps in views-first order (``v * B + b``).
+        dtype: dtype of the result.
+
+    Returns:
+        ``[B*V, N, N, N, 1]`` (scene units).
+    """
+    p = _project_centres(K, extrinsic, nvox, grid_range, dtype, views_first)
+    return p[:, 2, ..., None]
+
+
 def unproject(
     feats,
     K,
@@ -73,41 +167,43 @@ def unproject(
 
     Returns:
         ``[B, V, N, N, N, C + 1]`` in the dtype of ``feats``: channels ``0..C-1`` are the
-        bilinearly sampled features, channel ``C`` the voxel centre's camera-frame depth
-        (scene units). Indexed ``[b, v, x, y, z]`` = world axes.
+        bilinearly sampled features (:func:`unproject_features`), channel ``C`` the voxel
+        centre's camera-frame depth (:func:`voxel_depth`, scene units). Indexed
+        ``[b, v, x, y, z]`` = world axes.
 
     Raises:
         ValueError: if a shape is wrong or inconsistent (message names the argument).
     """
-    nviews, h, w, c = check_shape(feats, "feats", rank=4)
-    k_shape = check_shape(K, "K", rank=4, tail=(3, 3))
-    e_shape = check_shape(extrinsic, "extrinsic", rank=4, tail=(3, 4))
-    if None in (h, w, c):
-        raise ValueError(f"`feats` needs static h, w, C, got {ops.shape(feats)}.")
-    if h < 2 or w < 2:
-        raise ValueError(f"`feats` maps must be at least 2x2, got {ops.shape(feats)}.")
-    if k_shape[:2] != e_shape[:2]:
-        raise ValueError(f"`K` {k_shape} and `extrinsic` {e_shape} disagree on [B, V].")
-    batch, views = k_shape[:2]
-    if views is None:
-        raise ValueError(f"`K` needs a static number of views V, got {k_shape}.")
-    if None not in (batch, views, nviews) and nviews != batch * views:
-        raise ValueError(f"`feats` has {nviews} maps but `K` has B*V = {batch}*{views}.")
-    if nvox < 1:
-        raise ValueError(f"`nvox` must be >= 1, got {nvox}.")
-    if len(im_size) != 2 or min(im_size) <= 0:
-        raise ValueError(f"`im_size` must be (H, W) > 0, got {im_size}.")
-
-    dtype = float_dtype(feats)
-    feats = ops.cast(feats, dtype)
-    i00, fu, fv, depth = sample_coords(K, extrinsic, nvox, (h, w), im_size, grid_range, dtype)
-    out = bilinear_sample(ops.reshape(feats, (-1, c)), i00, fu, fv, w)
-    out = ops.concatenate([out, depth[..., None]], axis=-1)
+    views, _, _, c = _check_inputs(feats, K, extrinsic, nvox, im_size)
+    out = unproject_features(feats, K, extrinsic, nvox, im_size, grid_range)
+    depth = voxel_depth(K, extrinsic, nvox, grid_range, dtype=float_dtype(feats))
+    out = ops.concatenate([out, depth], axis=-1)
     return ops.reshape(out, (-1, views, nvox, nvox, nvox, c + 1))
 
 
+def _project_centres(K, extrinsic, nvox: int, grid_range: Sequence[float], dtype: str,
+                     views_first: bool = False):
+    """``K [R | t] [X; 1]`` for every voxel centre X: ``[B*V, 3, N, N, N]`` (views first if
+    ``views_first``), from three separable 1D terms instead of a ``[4, N^3]`` point matrix."""
+    centres = ops.cast(cell_centres(nvox, grid_range), dtype)  # [N]
+    proj = ops.matmul(ops.cast(K, dtype), ops.cast(extrinsic, dtype))
+    if views_first:
+        proj = ops.transpose(proj, (1, 0, 2, 3))
+    proj = ops.reshape(proj, (-1, 3, 4))
+    px = proj[:, :, 0, None] * centres
+    py = proj[:, :, 1, None] * centres
+    pz = proj[:, :, 2, None] * centres
+    return (
+        px[:, :, :, None, None]
+        + py[:, :, None, :, None]
+        + pz[:, :, None, None, :]
+        + proj[:, :, 3, None, None, None]
+    )
+
+
 def sample_coords(K, extrinsic, nvox: int, feat_size: Sequence[int], im_size: Sequence[int],
-                  grid_range: Sequence[float], dtype: str = "float32"):
+                  grid_range: Sequence[float], dtype: str = "float32",
+                  views_first: bool = False):
     """Where :func:`unproject` reads each voxel centre of each view (steps 1-4 of the module
     docstring).
 
@@ -115,6 +211,8 @@ def sample_coords(K, extrinsic, nvox: int, feat_size: Sequence[int], im_size: Se
         K: ``[B, V, 3, 3]``; extrinsic: ``[B, V, 3, 4]`` (as :func:`unproject`).
         nvox: grid cells per axis N; feat_size: ``(h, w)`` of the feature maps; im_size:
             ``(H, W)`` of the image K refers to; grid_range: ``(vmin, vmax)``.
+        views_first: list the samples in views-first map order (``v * B + b``); the pixel
+            table stays in the feature maps' order (``b * V + v``).
 
     Returns:
         ``(i00, fu, fv, depth)``: ``[B*V, N, N, N]`` int32 flat index of the top-left corner
@@ -122,21 +220,7 @@ def sample_coords(K, extrinsic, nvox: int, feat_size: Sequence[int], im_size: Se
         lower corners, and ``[B*V, N, N, N]`` camera-frame depth (scene units).
     """
     h, w = feat_size
-    centres = ops.cast(cell_centres(nvox, grid_range), dtype)  # [N]
-
-    # p[n, r, i, j, k] = P[n, r, :3] . (x_i, y_j, z_k) + P[n, r, 3], built from three
-    # separable 1D terms instead of a [4, N^3] homogeneous point matrix.
-    proj = ops.matmul(ops.cast(K, dtype), ops.cast(extrinsic, dtype))
-    proj = ops.reshape(proj, (-1, 3, 4))
-    px = proj[:, :, 0, None] * centres
-    py = proj[:, :, 1, None] * centres
-    pz = proj[:, :, 2, None] * centres
-    p = (
-        px[:, :, :, None, None]
-        + py[:, :, None, :, None]
-        + pz[:, :, None, None, :]
-        + proj[:, :, 3, None, None, None]
-    )  # [BV, 3, N, N, N]
+    p = _project_centres(K, extrinsic, nvox, grid_range, dtype, views_first)
     depth = p[:, 2]
     u = ops.clip(p[:, 0] / depth * (w / im_size[1]), 0.0, w - 1.0)
     v = ops.clip(p[:, 1] / depth * (h / im_size[0]), 0.0, h - 1.0)
@@ -145,45 +229,78 @@ def sample_coords(K, extrinsic, nvox: int, feat_size: Sequence[int], im_size: Se
     fu = (u - u0)[..., None]  # weight of the right-hand corner
     fv = (v - v0)[..., None]  # weight of the lower corner
 
-    view = ops.arange(ops.shape(p)[0], dtype="int32")[:, None, None, None]
+    view = ops.arange(ops.shape(p)[0], dtype="int32")
+    if views_first:  # sample map m = v * B + b reads table map b * V + v
+        views = K.shape[1]
+        batch = ops.shape(p)[0] // views
+        view = (view % batch) * views + view // batch
+    view = view[:, None, None, None]
     i00 = view * (h * w) + ops.cast(v0, "int32") * w + ops.cast(u0, "int32")
     return i00, fu, fv, depth
 
 
-def splat(g, i00, fu, fv, row: int, rows: int, groups: int = 8):
+def _groups(n: int, views: int | None, groups: int) -> int:
+    """How many groups :func:`splat` sums the ``n`` maps in: the largest divisor of ``n`` up
+    to ``groups`` whose groups are runs of whole models or runs of views of one model when
+    the maps are views first (``views`` given)."""
+    ok = [d for d in range(1, min(groups, n) + 1) if n % d == 0
+          and (views is None or (n // d) % views == 0 or views % (n // d) == 0)]
+    return max(ok)
+
+
+def splat(g, i00, fu, fv, row: int, rows: int, groups: int = 8, views: int | None = None):
     """The adjoint of :func:`bilinear_sample` with respect to its table: each sample's
     ``g`` spread onto its four corners with the bilinear weights, summed per table row.
 
     Args:
         g: ``[n, ..., C]`` incoming gradient, samples of map ``i`` in ``g[i]``.
-        i00, fu, fv: as :func:`bilinear_sample` (``i00`` ``[n, ...]``; map ``i`` reads only
+        i00, fu, fv: as :func:`bilinear_sample` (``i00`` ``[n, ...]``; each map reads only
             its own ``rows // n`` table rows).
         row: table rows per image row; rows: table rows ``T`` (static).
         groups: the maps are summed in this many groups (at most; a divisor of n), each
             onto its own slice of the table.
+        views: ``None`` when map ``i`` reads table map ``i``; V when the maps are views first
+            (map ``v * B + b`` reads table map ``b * V + v``, :func:`sample_coords`).
 
     Returns:
         ``[rows, C]``.
 
     One segment sum per group of maps, over the four corner-weighted copies of ``g`` stacked
     as rows: each group's table slice stays in cache, which made the unprojection's backward
-    pass 1.5x faster on a CPU than one sum over everything (``docs/profile_train.md``).
+    pass 1.5x faster on a CPU than one sum over everything (``docs/profile_train.md``). With
+    views-first maps a group's samples are a strided slice of ``g``, which the weighting
+    reads anyway (no extra copy under XLA).
     """
     n, c = i00.shape[0], g.shape[-1]
-    k = max(d for d in range(1, min(groups, n) + 1) if n % d == 0)
-    per, t = n // k, rows // k
+    k = 1 if n is None else _groups(n, views, groups)
+    per, t = (0, rows) if n is None else (n // k, rows // k)
     weights = ((1.0 - fu) * (1.0 - fv), fu * (1.0 - fv), (1.0 - fu) * fv, fu * fv)
+
+    def take(x, j: int):
+        """Group j's samples of ``x`` (its maps in table order j*per .. (j+1)*per - 1)."""
+        if k == 1:
+            return x
+        if views is None:
+            return x[j * per:(j + 1) * per]
+        x = ops.reshape(x, (views, n // views, *x.shape[1:]))
+        if per >= views:
+            x = x[:, j * per // views:(j + 1) * per // views]
+        else:
+            b, v0 = divmod(j * per, views)
+            x = x[v0:v0 + per, b:b + 1]
+        return ops.reshape(x, (-1, *x.shape[2:]))
+
     out = []
     for j in range(k):
-        sl = slice(j * per, (j + 1) * per)
-        ids = ops.reshape(i00[sl], (-1,)) - j * t
-        data = ops.concatenate([ops.reshape(g[sl] * wt[sl], (-1, c)) for wt in weights], 0)
+        ids = ops.reshape(take(i00, j), (-1,)) - j * t
+        gj = take(g, j)
+        data = ops.concatenate([ops.reshape(gj * take(wt, j), (-1, c)) for wt in weights], 0)
         ids = ops.concatenate([ids, ids + 1, ids + row, ids + row + 1], 0)
         out.append(ops.segment_sum(data, ids, num_segments=t))
     return ops.concatenate(out, 0) if k > 1 else out[0]
 
 
-def bilinear_sample(table, i00, fu, fv, row: int):
+def bilinear_sample(table, i00, fu, fv, row: int, views: int | None = None):
     """Bilinear reads from a flat feature table, with a fast gradient for the table.
 
     ``out[m] = table[i00[m]] (1-fu)(1-fv) + table[i00[m]+1] fu (1-fv)
@@ -198,6 +315,7 @@ def bilinear_sample(table, i00, fu, fv, row: int):
         i00: ``[...]`` int32 index of each sample's top-left corner, with ``i00 + row + 1 < T``.
         fu, fv: ``[..., 1]`` weights of the right-hand and lower corners, in [0, 1].
         row: the table rows per image row (``w``).
+        views: as :func:`splat` (the sample maps' order against the table's).
 
     Returns:
         ``[..., C]``.
@@ -214,7 +332,7 @@ def bilinear_sample(table, i00, fu, fv, row: int):
 
         def grad(*args, upstream=None):
             g = args[0] if upstream is None else upstream
-            d_table = splat(g, i00, fu, fv, row, table.shape[0])
+            d_table = splat(g, i00, fu, fv, row, table.shape[0], views=views)
             # the corners are gathered again rather than kept from the forward pass (four
             # [M, C] tensors); unused camera gradients then cost nothing, not even memory
             a, b, d, e = corners(table)

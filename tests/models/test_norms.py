@@ -122,7 +122,7 @@ def _backend_grads(f, arrays):
     return [np.asarray(g) for g in jax.grad(f, argnums=tuple(range(len(arrays))))(*arrays)]
 
 
-@pytest.mark.parametrize("kind", ["instance", "layer"])
+@pytest.mark.parametrize("kind", ["instance", "instance_scaled", "layer"])
 def test_normalize_gradient_matches_finite_differences(kind: str) -> None:
     from models.norms import normalize
 
@@ -132,7 +132,7 @@ def test_normalize_gradient_matches_finite_differences(kind: str) -> None:
     w = rng.normal(size=shape).astype(np.float32)  # a random linear read-out of the output
     beta = rng.normal(size=shape[-1]).astype(np.float32)
     gamma = (rng.normal(size=shape[-1]) + 1.0).astype(np.float32)
-    axes = [1, 2] if kind == "instance" else [1, 2, 3]
+    axes = [1, 2, 3] if kind == "layer" else [1, 2]
     eps = 1e-5
     if kind == "instance":
         arrays = [x, beta]

@@ -8,7 +8,7 @@ import pytest
 from geometry.camera import intrinsics, look_at
 from ops import dispatch
 from ops.project import project_rays
-from ops.unproject import unproject
+from ops.unproject import unproject, unproject_features
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                                 reason="the fast path exists for TensorFlow only")
@@ -30,22 +30,26 @@ def test_dispatch_picks_the_fast_path(monkeypatch):
     assert dispatch.fast_kernels() is None
 
 
-def test_unproject_fast_equals_portable_with_gradients():
+@pytest.mark.parametrize("views_first", [False, True])
+@pytest.mark.parametrize("dtype", [None, "bfloat16"])
+def test_unproject_fast_equals_portable_with_gradients(views_first, dtype):
     import tensorflow as tf
 
     rng = np.random.default_rng(0)
     K, E = _cams(rng, 2, 3, 64)
     feats = tf.constant(rng.random((6, 32, 32, 5), dtype=np.float32))
-    w = tf.constant(rng.random((2, 3, 16, 16, 16, 6), dtype=np.float32))
+    w = tf.constant(rng.random((6, 16, 16, 16, 5), dtype=np.float32))
     outs, grads = [], []
-    for fn in (unproject, unproject.portable):
+    for fn in (unproject_features, unproject_features.portable):
         with tf.GradientTape() as tape:
             tape.watch(feats)
-            out = fn(feats, K, E, 16, (64, 64), (-0.5, 0.5))
-            loss = tf.reduce_sum(out * w)
-        outs.append(out.numpy())
+            out = fn(feats, K, E, 16, (64, 64), (-0.5, 0.5), views_first, dtype)
+            loss = tf.reduce_sum(tf.cast(out, tf.float32) * w)
+        assert out.dtype == (dtype or "float32")
+        outs.append(tf.cast(out, tf.float32).numpy())
         grads.append(tape.gradient(loss, feats).numpy())
-    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-5)
+    tol = 1e-5 if dtype is None else 2 ** -8  # XLA may round a float32 sum differently
+    np.testing.assert_allclose(outs[0], outs[1], rtol=tol, atol=tol)
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-4, atol=1e-4)
 
 
@@ -58,7 +62,7 @@ def test_unproject_fast_path_differentiates_features_and_cameras_together(graph)
     rng = np.random.default_rng(1)
     K, E = (tf.constant(a) for a in _cams(rng, 1, 2, 64))
     feats = tf.constant(rng.random((2, 32, 32, 3), dtype=np.float32))
-    w = tf.constant(rng.random((1, 2, 8, 8, 8, 4), dtype=np.float32))
+    w = tf.constant(rng.random((2, 8, 8, 8, 3), dtype=np.float32))
 
     def grads(fn):
         with tf.GradientTape() as tape:
@@ -67,7 +71,8 @@ def test_unproject_fast_path_differentiates_features_and_cameras_together(graph)
         return tape.gradient(loss, [feats, K, E])
 
     run = (lambda fn: tf.function(lambda: grads(fn))()) if graph else grads
-    for got, want in zip(run(unproject), run(unproject.portable), strict=True):
+    for got, want in zip(run(unproject_features), run(unproject_features.portable),
+                         strict=True):
         assert got is not None
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-4)
 
@@ -102,7 +107,7 @@ def test_fast_path_is_the_one_the_ops_take(monkeypatch):
     K, E = _cams(rng, 1, 1, 64)
     feats = rng.random((1, 8, 8, 2), dtype=np.float32)
     unproject(feats, K, E, 4, [64, 64])
-    assert calls == [unproject.portable]
+    assert calls == [unproject_features.portable]
     monkeypatch.setenv("LSM_FAST_OPS", "0")
     unproject(feats, K, E, 4, (64, 64))
-    assert calls == [unproject.portable]
+    assert calls == [unproject_features.portable]

@@ -9,7 +9,7 @@ from keras import ops
 from geometry import grid
 from geometry.camera import look_at
 from ops import camera
-from ops.unproject import proj_splat, unproject
+from ops.unproject import proj_splat, splat, unproject, unproject_features, voxel_depth
 from tests.ops.conftest import compiled, grad, to_numpy
 from tests.ops.helpers import K224, random_cameras
 from tests.ops.reference import unproject_feats_grad_ref, unproject_ref
@@ -124,6 +124,46 @@ def test_grad_wrt_feats_matches_reference_scatter(rng):
         d[idx] = 1e-6
         fd = (to_numpy(loss(feats + d)) - to_numpy(loss(feats - d))) / 2e-6
         assert fd == pytest.approx(g[idx], abs=1e-6)
+
+
+@pytest.mark.parametrize("batch,views", [(3, 2), (2, 4), (1, 3)])
+def test_views_first_halves_match_reference_with_feature_gradient(batch, views, rng):
+    """unproject_features (views first) and voxel_depth are the reference's grids with the
+    [B, V] axes swapped, and the features' gradient (the splat, whose groups are then strided
+    runs of maps) is the reference scatter of the swapped upstream gradient."""
+    feats, K, E = _inputs(rng, batch=batch, views=views)
+    ref = unproject_ref(feats, K, E, 5, im_size=IM)  # [B, V, N, N, N, C + 1]
+    swap = lambda a: np.swapaxes(a, 0, 1).reshape((-1, *a.shape[2:]))  # noqa: E731
+    got = to_numpy(unproject_features(feats, K, E, 5, IM, views_first=True))
+    np.testing.assert_allclose(got, swap(ref[..., :3]), atol=1e-5)
+    np.testing.assert_allclose(to_numpy(voxel_depth(K, E, 5, views_first=True, dtype="float64")),
+                               swap(ref[..., 3:]), atol=1e-5)
+    upstream = rng.normal(size=(batch, views, 5, 5, 5, 3))
+
+    def loss(f):
+        return ops.sum(unproject_features(f, K, E, 5, IM, views_first=True) * swap(upstream))
+
+    ref_grad = unproject_feats_grad_ref(upstream, feats.shape, K, E, 5, im_size=IM)
+    np.testing.assert_allclose(grad(loss, [feats], 0), ref_grad, atol=1e-9)
+
+
+@pytest.mark.parametrize("groups", [1, 2, 3, 6])
+def test_splat_groups_sum_the_same(groups, rng):
+    """Any grouping of the maps (contiguous or, views first, strided) sums to one group's
+    scatter: a sample's gradient lands on its own map's table rows."""
+    n, views, h, w, c = 6, 3, 4, 5, 2
+    i00 = rng.integers(0, (h - 1) * w - 1, size=(n, 7)) + np.arange(n)[:, None] * h * w
+    fu, fv = rng.random((n, 7, 1)), rng.random((n, 7, 1))
+    g = rng.normal(size=(n, 7, c))
+    want = to_numpy(splat(g, i00.astype("int32"), fu, fv, w, n * h * w, groups=1))
+    for order in (None, views):
+        if order:  # the same samples listed views first: map v * B + b is table map b * V + v
+            perm = np.arange(n).reshape(n // views, views).T.reshape(-1)
+            args = (g[perm], i00[perm].astype("int32"), fu[perm], fv[perm])
+        else:
+            args = (g, i00.astype("int32"), fu, fv)
+        got = to_numpy(splat(*args, w, n * h * w, groups=groups, views=order))
+        np.testing.assert_allclose(got, want, atol=1e-12)
 
 
 @pytest.mark.parametrize("argnum", [1, 2])
