@@ -29,7 +29,9 @@ TF2 behaviour) and nothing of the original release is stored here. Counterparts:
 ``release_dlsm``     ``dlsm``: D-LSM train step, 2 models x 4 views, 224 px
 ``unproject``        ``splat``: the unprojection alone (``benchmarks/bm_unproject.py``, the
                      mode training uses), 32 views of 112x112x32 -> 32^3, forward and
-                     forward + backward; only with ``--original``
+                     forward + backward, ours in both forms (the original's concatenated
+                     output, and the views-first pair the trunk uses); only with
+                     ``--original``
 ==================== ====================================================================
 
 Other configurations are timed on our side only. The table gives the median seconds per step
@@ -105,6 +107,10 @@ DEFAULT_ORIG_TOOL = REPO.parent / "shared" / "tools" / "orig" / "bench_orig.py"
 UNPROJECT_SCRIPT = REPO / "benchmarks" / "bm_unproject.py"
 #: Our unprojection mode per backend: what a training step uses (``docs/benchmarks_ops.md``).
 UNPROJECT_MODE = {"tensorflow": "graph", "jax": "jit"}
+#: Our unprojection's forms (``bm_unproject.py --form``): ``release``, the original's output
+#: (features and depth concatenated, ``[B, V, N, N, N, C + 1]``); ``training``, what the trunk
+#: calls (views-first features and the depth as two tensors). The original's time is shared.
+UNPROJECT_FORMS = ("release", "training")
 
 
 def _peak_rss_gb() -> float:
@@ -406,10 +412,10 @@ def _run_config(
     """Time ``name`` on both sides, ``a.rounds`` times, original first; append its rows."""
     case = ORIGINAL_CASES.get(name)
     mode = UNPROJECT_MODE.get(backend, "graph")
-    if name == UNPROJECT:
+    if name == UNPROJECT:  # rows: (form, pass) for form in UNPROJECT_FORMS, pass fwd, fwd+bwd
         todo = [
-            Row(name, f"{case.what}, {which} [ours: {mode}]", "8x4 views")
-            for which in ("forward", "forward+backward")
+            Row(name, f"{case.what}, {which} [ours: {mode}, {form} form]", "8x4 views")
+            for form in UNPROJECT_FORMS for which in ("forward", "forward+backward")
         ]
     else:
         what = case.what if case else f"{KIND_NAME[CONFIGS[name][0]]} train step"
@@ -428,7 +434,7 @@ def _run_config(
                     r.failed.add("original")
             else:
                 if name == UNPROJECT:
-                    for r, k in zip(todo, ["fwd", "fwdbwd"], strict=True):
+                    for r, k in zip(todo, ["fwd", "fwdbwd"] * len(UNPROJECT_FORMS), strict=True):
                         r.orig += res["times_s"][k]
                 else:
                     for r in todo:  # one original row shared by our precisions
@@ -441,8 +447,10 @@ def _run_config(
                 )
         if name == UNPROJECT:
             env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-            for r, which in zip(todo, ["fwd", "fwdbwd"], strict=True):
-                opts = f"--single {mode} {which} --repeats {a.splat_steps} --warmup {a.warmup}"
+            passes = [(f, w) for f in UNPROJECT_FORMS for w in ("fwd", "fwdbwd")]
+            for r, (form, which) in zip(todo, passes, strict=True):
+                opts = (f"--single {mode} {which} --repeats {a.splat_steps} --warmup {a.warmup}"
+                        f" --form {form}")
                 cmd = [sys.executable, str(UNPROJECT_SCRIPT), *opts.split()]
                 res = _run_child(cmd, "{", f"ours {tag} {which}", env)
                 if res is None:

@@ -1,8 +1,17 @@
-"""Benchmark of ops.unproject (proj_splat) at the paper's size.
+"""Benchmark of the unprojection at the paper's size.
 
-B = 8 models x V = 4 views = 32 feature maps of 112 x 112 x 32 unprojected into 32^3 grids
-(output [8, 4, 32, 32, 32, 33]). Times forward and forward + backward (gradient with respect
-to the features of ``sum(out^2) / 2``), eager and compiled, and the peak resident memory.
+B = 8 models x V = 4 views = 32 feature maps of 112 x 112 x 32 unprojected into 32^3 grids.
+Times forward and forward + backward (gradient with respect to the features of the sum of
+``out^2 / 2`` over the outputs), eager and compiled, and the peak resident memory.
+
+Two forms (``--form``):
+
+- ``release`` (default): ``ops.unproject`` (release name ``proj_splat``), one
+  ``[8, 4, 32, 32, 32, 33]`` output, features and voxel depth concatenated, as the original
+  release's ``proj_splat`` returns them.
+- ``training``: what the LSM trunk calls (``models/lsm.py``): ``ops.unproject_features`` in
+  views-first map order and ``ops.voxel_depth`` as two outputs ``[32, 32, 32, 32, 32]`` and
+  ``[32, 32, 32, 32, 1]`` (the same numbers, no concatenation).
 
 Every (mode, pass) runs in a fresh subprocess so its peak RSS is its own: memory is
 ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` after the timed runs minus the same figure
@@ -13,6 +22,7 @@ Usage::
 
     python benchmarks/bm_unproject.py                      # backend from KERAS_BACKEND
     python benchmarks/bm_unproject.py --backends tensorflow jax --repeats 5
+    python benchmarks/bm_unproject.py --form training
 
 Prints a table; asserts nothing about time.
 """
@@ -51,27 +61,37 @@ def compile_fn(fn, mode: str, backend: str):
     return jax.jit(fn)
 
 
+def _outputs(out) -> list:
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
 def fwd_bwd(fn, backend: str):
-    """``x, *rest -> d(sum(fn(x, *rest)^2) / 2) / dx``."""
+    """``x, *rest -> d(sum over outputs o of sum(o^2) / 2) / dx`` (``fn`` returns one tensor
+    or a tuple)."""
     if backend == "tensorflow":
         import tensorflow as tf
 
         def grad(x, *rest):
             with tf.GradientTape() as tape:
                 tape.watch(x)
-                out = fn(x, *rest)
-                loss = 0.5 * tf.reduce_sum(out * out)
+                outs = _outputs(fn(x, *rest))
+                loss = tf.add_n([0.5 * tf.reduce_sum(o * o) for o in outs])
             return tape.gradient(loss, x)
 
         return grad
     import jax
     import jax.numpy as jnp
 
-    return jax.grad(lambda x, *rest: 0.5 * jnp.sum(fn(x, *rest) ** 2))
+    def loss(x, *rest):
+        return sum(0.5 * jnp.sum(o.astype("float32") ** 2) for o in _outputs(fn(x, *rest)))
+
+    return jax.grad(loss)
 
 
 def block(x):
     """Wait for the result (JAX dispatch is asynchronous) and touch it."""
+    if isinstance(x, (tuple, list)):
+        return [block(o) for o in x]
     if hasattr(x, "block_until_ready"):
         x.block_until_ready()
     elif hasattr(x, "numpy"):
@@ -169,7 +189,9 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
-def main(case, title: str, argv=None) -> None:
+def main(case, title: str, argv=None, passthrough: tuple[str, ...] = ()) -> None:
+    """Parse ``argv``; time one (mode, pass) with ``--single``, else all of them in
+    subprocesses (given ``passthrough`` arguments too) and print the table."""
     parser = argparse.ArgumentParser(description=title)
     parser.add_argument("--backends", nargs="+", default=None)
     parser.add_argument("--repeats", type=int, default=5)
@@ -185,16 +207,17 @@ def main(case, title: str, argv=None) -> None:
     from tabulate import tabulate
 
     backends = args.backends or [os.environ.get("KERAS_BACKEND", "tensorflow")]
-    extra = ["--warmup", str(args.warmup)]
+    extra = ["--warmup", str(args.warmup), *passthrough]
     rows = run_all(os.path.abspath(sys.argv[0]), backends, args.repeats, extra)
     print(f"\n{title}\nmachine: {machine()}\n")
     print(tabulate(rows, headers=HEADERS, tablefmt="github"))
 
 
-def unproject_case():
+def unproject_case(form: str = "release"):
+    """``(fn, [feats, K, extrinsic])`` of ``form`` (module docstring)."""
     sys.path.insert(0, ROOT)
     from geometry.camera import look_at as look_at_extrinsic
-    from ops.unproject import unproject
+    from ops.unproject import unproject, unproject_features, voxel_depth
 
     rng = np.random.default_rng(0)
     batch, views, size, channels, nvox = 8, 4, 112, 32, 32
@@ -207,11 +230,28 @@ def unproject_case():
     ).reshape(batch, views, 3, 4)
     K = np.tile(np.array([[420.0, 0, 112], [0, 420.0, 112], [0, 0, 1]]), (batch, views, 1, 1))
 
-    def fn(f, k, e):
+    def release(f, k, e):
         return unproject(f, k, e, nvox)
 
+    def training(f, k, e):
+        return (unproject_features(f, k, e, nvox, views_first=True),
+                voxel_depth(k, e, nvox, views_first=True))
+
+    fn = {"release": release, "training": training}[form]
     return fn, [feats, K.astype(np.float32), ext.astype(np.float32)]
 
 
+FORMS = ("release", "training")
+
 if __name__ == "__main__":
-    main(unproject_case, "unproject: 32 views of 112x112x32 -> 32^3 (B=8, V=4), float32")
+    import functools
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--form", choices=FORMS, default="release")
+    known, rest = pre.parse_known_args()
+    main(
+        functools.partial(unproject_case, known.form),
+        f"unproject ({known.form} form): 32 views of 112x112x32 -> 32^3 (B=8, V=4), float32",
+        rest,
+        passthrough=("--form", known.form),
+    )
