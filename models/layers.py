@@ -15,7 +15,9 @@ Kinds of convolution (``kind``), all with "same" padding:
 * ``"sepconv"`` (2D only): depthwise ``[k, k, C_in, 1]`` (``depth_weights``) then pointwise
   ``[1, 1, C_in, C_out]`` (``pt_weights``), stride 1.
 * ``"resize_conv"`` (2D only): nearest-neighbour upsampling by ``s`` (pixel repeat, which is
-  what TF1's ``resize_nearest_neighbor`` does for an integer factor), then a stride-1 conv.
+  what TF1's ``resize_nearest_neighbor`` does for an integer factor), then a stride-1 conv;
+  computed as the equivalent sub-pixel convolution at the input's resolution
+  (:func:`resize_conv`).
 
 3D convolutions go through :func:`conv3d` / :func:`conv3d_transpose`, which switch to an
 equivalent sum of 2D convolutions where XLA on CPU would otherwise be ~25x slower
@@ -33,6 +35,7 @@ import os
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from models.norms import canonical_norm, make_norm
@@ -139,6 +142,64 @@ def pointwise(x: Any, kernel: Any) -> Any:
     c, o = kernel.shape[-2:]
     y = ops.matmul(ops.reshape(x, (-1, c)), ops.reshape(kernel, (c, o)))
     return ops.reshape(y, (-1, *x.shape[1:-1], o))
+
+
+def _phase_taps(k: int, factor: int) -> np.ndarray | None:
+    """``[factor, k, k]`` 0/1 selection: output phase ``a`` of a ``k``-tap "same" convolution
+    of an input repeated ``factor`` times reads low-resolution offset ``o - k // 2`` (index
+    ``o``) through its taps ``i`` with ``sel[a, o, i] = 1``. ``None`` when the offsets of
+    some phase leave ``[-(k // 2), k // 2]`` (then the sub-pixel form needs other padding)."""
+    r = k // 2
+    sel = np.zeros((factor, k, k), np.float32)
+    for a in range(factor):
+        for i in range(k):
+            o = (a + i - r) // factor  # the repeated pixel a + i - r comes from offset o
+            if not -r <= o <= r:
+                return None
+            sel[a, o + r, i] = 1.0
+    return sel
+
+
+def resize_conv(x: Any, kernel: Any, factor: int, dtype: str = "float32") -> Any:
+    """Nearest-neighbour upsampling by ``factor`` then a stride-1 "same" convolution, computed
+    at the input's resolution (a sub-pixel convolution).
+
+    Every output pixel of phase ``(a, b)`` (its row and column modulo ``factor``) reads the
+    repeated input through a fixed subset of the kernel's taps, which all fall on the same
+    few low-resolution pixels. So one convolution of the low-resolution input with
+    ``factor^2 * O`` outputs, whose kernel sums the taps of each phase, followed by a pixel
+    shuffle gives the same result without the ``factor^2``-times larger repeated input (nor
+    its gradient). Exact in float32 (same products, summed in another order); in a low
+    precision the summed taps are rounded once, after summing in float32.
+
+    Args:
+        x: ``[B, H, W, C]`` float32 (or already in ``dtype``).
+        kernel: ``[k, k, C, O]`` float32, ``k`` odd.
+        factor: upsampling factor ``s >= 1``.
+        dtype: compute dtype of the convolution (:func:`models.precision.lowp`).
+
+    Returns:
+        ``[B, s H, s W, O]`` float32.
+    """
+    k, _, c, o = (int(d) for d in kernel.shape)
+    sel = _phase_taps(k, factor) if k % 2 == 1 and factor > 1 else None
+    if sel is None:
+        if factor > 1:
+            x = ops.repeat(ops.repeat(x, factor, axis=1), factor, axis=2)
+        return lowp(ops.conv, x, kernel, dtype, strides=1, padding="same")
+    sel = ops.convert_to_tensor(sel)
+    # big[p, q, c, a, b, o] = sum_ij sel[a, p, i] sel[b, q, j] kernel[i, j, c, o]
+    big = ops.einsum("api,bqj,ijco->pqcabo", sel, sel, ops.cast(kernel, "float32"))
+    big = ops.reshape(big, (k, k, c, factor * factor * o))
+
+    def shuffled(x: Any, big: Any) -> Any:
+        y = ops.conv(x, big, strides=1, padding="same")  # [B, H, W, s*s*O]
+        h, w = ops.shape(y)[1], ops.shape(y)[2]
+        y = ops.reshape(y, (-1, h, w, factor, factor, o))
+        y = ops.transpose(y, (0, 1, 3, 2, 4, 5))
+        return ops.reshape(y, (-1, h * factor, w * factor, o))
+
+    return lowp(shuffled, x, big, dtype)
 
 
 def _separable(x: Any, kernels: tuple[Any, Any]) -> Any:
@@ -248,10 +309,8 @@ class ConvUnit(keras.layers.Layer):
             y = lowp(ops.conv_transpose, x, kernel, dt, strides=self.strides, padding="same")
         elif self.kind == "sepconv":  # the depthwise output stays in the compute dtype
             y = lowp(_separable, x, (depth_kernel, kernel), dt)
-        else:  # resize_conv
-            if self.strides > 1:
-                x = ops.repeat(ops.repeat(x, self.strides, axis=1), self.strides, axis=2)
-            y = lowp(ops.conv, x, kernel, dt, strides=1, padding="same")
+        else:  # resize_conv, as a sub-pixel convolution
+            y = resize_conv(x, kernel, self.strides, dt)
         if self.norm_layer is None:
             return y + self.bias
         if self.norm == "BN":

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from models.layers import ConvUnit, conv3d, conv3d_impl, conv3d_transpose
+from models.layers import ConvUnit, conv3d, conv3d_impl, conv3d_transpose, resize_conv
 from tests.models._helpers import to_numpy
 
 
@@ -101,6 +101,42 @@ def test_resize_conv_repeats_pixels() -> None:
     x = np.arange(4, dtype=np.float32).reshape(1, 2, 2, 1)
     expected = np.array([[0, 0, 1, 1], [0, 0, 1, 1], [2, 2, 3, 3], [2, 2, 3, 3]], np.float32)
     np.testing.assert_array_equal(to_numpy(unit(x))[0, ..., 0], expected)
+
+
+@pytest.mark.parametrize(("k", "s"), [(3, 2), (3, 3), (5, 2), (1, 2), (3, 1), (4, 2)])
+def test_resize_conv_matches_repeat_then_conv(k: int, s: int) -> None:
+    """The sub-pixel form against numpy: repeat pixels, then a "same" correlation; values and
+    both gradients (the adjoint identity <J dx, g> = <dx, J^T g> by autodiff)."""
+    rng = np.random.default_rng(10 * k + s)
+    x = rng.normal(size=(2, 5, 4, 3)).astype(np.float32)
+    w = rng.normal(size=(k, k, 3, 2)).astype(np.float32)
+    up = np.repeat(np.repeat(x, s, axis=1), s, axis=2)
+    want = _same_conv2d_ref(up, w, 1)
+    got = to_numpy(resize_conv(x, w, s))
+    assert got.shape == (2, 5 * s, 4 * s, 2)
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    if keras.backend.backend() != "tensorflow":
+        return
+    import tensorflow as tf
+
+    g = rng.normal(size=want.shape).astype(np.float32)
+    xt, wt = tf.constant(x), tf.constant(w)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch([xt, wt])
+        fast = tf.reduce_sum(resize_conv(xt, wt, s) * g)
+        ref = tf.reduce_sum(tf.nn.conv2d(tf.repeat(tf.repeat(xt, s, 1), s, 2), wt, 1, "SAME") * g)
+    for a, b in zip(tape.gradient(fast, [xt, wt]), tape.gradient(ref, [xt, wt]), strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-3)
+
+
+def test_resize_conv_bfloat16_close_to_float32() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(1, 6, 6, 8)).astype(np.float32)
+    w = rng.normal(size=(3, 3, 8, 4)).astype(np.float32)
+    want = _same_conv2d_ref(np.repeat(np.repeat(x, 2, axis=1), 2, axis=2), w, 1)
+    got = to_numpy(resize_conv(x, w, 2, "bfloat16"))
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, want, atol=0.02 * np.abs(want).max())
 
 
 def test_pre_activation_relu() -> None:
