@@ -11,7 +11,8 @@ start=$(date +%s)
 echo "== 1/4 building the small synthetic dataset (datasets/small)"
 $PY -m data.build synth --size small
 echo "== 2/4 checking it"
-$PY -m data.check --root datasets/small --split data/splits_small.json --quiet
+# every model, 5 of its 20 views (the full check: python -m data.check --root datasets/small)
+$PY -m data.check --root datasets/small --split data/splits_small.json --views 5 --quiet
 
 echo "== 3/4 training the quick V-LSM"
 $PY voxels/train_vlsm.py --argsjs args/args_vlsm_quick.json --logdir log/quickstart
