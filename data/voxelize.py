@@ -152,42 +152,11 @@ def voxelize_robust(mesh: trimesh.Trimesh, nvox: int,
     if open_space.any():
         sheet |= near & (w < 0.5) & ndimage.binary_dilation(
             open_space, np.ones((3, 3, 3), bool), iterations=2)
-    sheet |= _thin_layer(near, inside)
+    # parts thinner than a cell (plates, rods) hold no centre: their near cells, where no cell
+    # around is inside, are a one-cell layer
+    sheet |= near & ~ndimage.binary_dilation(inside, np.ones((3, 3, 3), bool))
     grid[sl] = inside | sheet
     return grid
-
-
-def _thin_layer(near: np.ndarray, inside: np.ndarray) -> np.ndarray:
-    """Parts thinner than a cell (plates, rods) hold no centre: their ``near`` cells (centre
-    within :data:`SHEET_HALF_WIDTH` cells of the surface) with no ``inside`` cell among their
-    26 neighbours or themselves become a one-cell layer. Both ``[n1, n2, n3]`` bool."""
-    return near & ~ndimage.binary_dilation(inside, np.ones((3, 3, 3), bool))
-
-
-def thin_solid_layer(mesh: trimesh.Trimesh, solid: np.ndarray, nvox: int,
-                     grid_range: tuple[float, float] = GRID_RANGE) -> np.ndarray:
-    """The one-cell layer (:func:`_thin_layer`) of the thin stretches of a closed part whose
-    centre-test voxels ``solid`` (``[N, N, N]`` bool, :func:`voxelize_solid`) miss them: a rod
-    or plate about a cell thick holds a cell centre in some places and none in others, and
-    would come out broken or missing. ``[N, N, N]`` bool, empty for a part thick everywhere."""
-    import igl
-
-    layer = np.zeros_like(solid)
-    vsize = (grid_range[1] - grid_range[0]) / nvox
-    lo, hi = mesh.bounds
-    pad = SHEET_HALF_WIDTH * vsize
-    sl = tuple(_index_range(lo[a] - pad, hi[a] + pad, nvox, grid_range) for a in range(3))
-    if any(s.stop <= s.start for s in sl):
-        return layer
-    c = cell_centres(nvox, grid_range)
-    X, Y, Z = np.meshgrid(c[sl[0]], c[sl[1]], c[sl[2]], indexing="ij")
-    pts = np.ascontiguousarray(np.stack([X.ravel(), Y.ravel(), Z.ravel()], axis=1))
-    d2, _, _ = igl.point_mesh_squared_distance(
-        pts, np.ascontiguousarray(mesh.vertices, dtype=np.float64),
-        np.ascontiguousarray(mesh.faces, dtype=np.int64))
-    near = d2.reshape(X.shape) <= pad ** 2
-    layer[sl] = _thin_layer(near, solid[sl])
-    return layer
 
 
 def _carved(barrier: np.ndarray) -> np.ndarray:
@@ -208,10 +177,8 @@ def voxelize(meshes: Sequence[trimesh.Trimesh], nvox: int,
 
     Args:
         meshes: parts in world coordinates. A part that is one closed body (connected and
-            watertight, as every synthetic part is) uses the exact centre test, plus a one-cell
-            layer where it is too thin to hold cell centres (:func:`thin_solid_layer`, the
-            same rule as :func:`voxelize_robust`'s for thin parts); any other part the
-            winding-number test (:func:`voxelize_robust`).
+            watertight, as every synthetic part is) uses the exact centre test; any other part
+            the winding-number test (:func:`voxelize_robust`).
         nvox: grid resolution N.
         grid_range: (vmin, vmax) of the cube, scene units.
 
@@ -221,8 +188,7 @@ def voxelize(meshes: Sequence[trimesh.Trimesh], nvox: int,
     grid = np.zeros((nvox,) * 3, dtype=bool)
     for m in meshes:
         if m.is_watertight and m.body_count == 1 and m.volume > 0:
-            solid = voxelize_solid(m, nvox, grid_range)
-            grid |= solid | thin_solid_layer(m, solid, nvox, grid_range)
+            grid |= voxelize_solid(m, nvox, grid_range)
         else:
             grid |= voxelize_robust(m, nvox, grid_range)
     return grid.astype(np.uint8)
