@@ -183,6 +183,11 @@ class ConvGRU3D(keras.layers.Layer):
         self.gates.build(cat)
         self.candidate.build(cat)
 
+    @property
+    def conv_dtype(self) -> str:
+        """Compute dtype of the cell's convolutions (both units were built under one policy)."""
+        return self.gates.conv_dtype
+
     def initial_state(self, x: Any) -> Any:
         """Zero state ``[B, D, H, W, F]`` for an input ``x`` ``[B, D, H, W, C]``."""
         return ops.repeat(ops.zeros_like(ops.stop_gradient(x[..., :1])), self.filters, axis=-1)
@@ -196,7 +201,7 @@ class ConvGRU3D(keras.layers.Layer):
         c = self.gates.kernel.shape[-2] - self.filters
         kernel = ops.concatenate([self.gates.kernel[..., :c, :],
                                   self.candidate.kernel[..., :c, :]], axis=-1)
-        return project_input_channels(x, constant, kernel, self.gates.conv_dtype)
+        return project_input_channels(x, constant, kernel, self.conv_dtype)
 
     def step(self, xw: Any, h: Any, zero_state: bool = False) -> tuple[Any, Any]:
         """One update from the projected input ``xw`` (:meth:`project_inputs`) and state ``h``
@@ -417,8 +422,7 @@ class ConvRNN3D(keras.layers.Layer):
     @property
     def conv_dtype(self) -> str:
         """Compute dtype of the cell's convolutions (an input already in it is not cast)."""
-        cell = self.cell
-        return cell.gates.conv_dtype if isinstance(cell, ConvGRU3D) else cell.conv_dtype
+        return self.cell.conv_dtype
 
     def call(self, sequence: Any, constant_channels: int = 0) -> Any:
         """``[B, V, D, H, W, C]`` -> ``[B, V, D, H, W, F]``; ``constant_channels`` as

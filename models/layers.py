@@ -144,19 +144,17 @@ def pointwise(x: Any, kernel: Any) -> Any:
     return ops.reshape(y, (-1, *x.shape[1:-1], o))
 
 
-def _phase_taps(k: int, factor: int) -> np.ndarray | None:
-    """``[factor, k, k]`` 0/1 selection: output phase ``a`` of a ``k``-tap "same" convolution
-    of an input repeated ``factor`` times reads low-resolution offset ``o - k // 2`` (index
-    ``o``) through its taps ``i`` with ``sel[a, o, i] = 1``. ``None`` when the offsets of
-    some phase leave ``[-(k // 2), k // 2]`` (then the sub-pixel form needs other padding)."""
+def _phase_taps(k: int, factor: int) -> np.ndarray:
+    """``[factor, k, k]`` 0/1 selection for an odd ``k``: output phase ``a`` of a ``k``-tap
+    "same" convolution of an input repeated ``factor`` times reads low-resolution offset
+    ``o - k // 2`` (index ``o``) through its taps ``i`` with ``sel[a, o, i] = 1``. The offset
+    of tap ``i``, ``(a + i - k // 2) // factor``, always lies in ``[-(k // 2), k // 2]``, so
+    the low-resolution convolution is a "same" one with the same ``k``."""
     r = k // 2
     sel = np.zeros((factor, k, k), np.float32)
     for a in range(factor):
         for i in range(k):
-            o = (a + i - r) // factor  # the repeated pixel a + i - r comes from offset o
-            if not -r <= o <= r:
-                return None
-            sel[a, o + r, i] = 1.0
+            sel[a, (a + i - r) // factor + r, i] = 1.0  # pixel a + i - r repeats offset o
     return sel
 
 
@@ -182,12 +180,11 @@ def resize_conv(x: Any, kernel: Any, factor: int, dtype: str = "float32") -> Any
         ``[B, s H, s W, O]`` float32.
     """
     k, _, c, o = (int(d) for d in kernel.shape)
-    sel = _phase_taps(k, factor) if k % 2 == 1 and factor > 1 else None
-    if sel is None:
+    if k % 2 == 0 or factor == 1:  # even kernels: "same" padding is not symmetric
         if factor > 1:
             x = ops.repeat(ops.repeat(x, factor, axis=1), factor, axis=2)
         return lowp(ops.conv, x, kernel, dtype, strides=1, padding="same")
-    sel = ops.convert_to_tensor(sel)
+    sel = ops.convert_to_tensor(_phase_taps(k, factor))
     # big[p, q, c, a, b, o] = sum_ij sel[a, p, i] sel[b, q, j] kernel[i, j, c, o]
     big = ops.einsum("api,bqj,ijco->pqcabo", sel, sel, ops.cast(kernel, "float32"))
     big = ops.reshape(big, (k, k, c, factor * factor * o))
