@@ -46,6 +46,11 @@ and the library versions. ``--markdown FILE`` appends the same block as a dated 
 ``--precisions`` times ours once per precision (``--precision`` of the training scripts,
 ``models/precision.py``) beside the one run of the original, one row each; without it ours
 runs in the configuration's default, ``auto``. The unprojection rows are float32.
+``--backends tensorflow jax`` times ours under each Keras backend (one row each, the
+column "ours backend") beside the same run of the original, e.g. the JAX backend on a CPU::
+
+    python benchmarks/bm_train_step.py --original --configs unproject release_vlsm_2x4 \\
+        --backends tensorflow jax --precisions float32 --steps 2
     python benchmarks/bm_train_step.py --original --configs release_vlsm_2x4 --steps 1 --warmup 0
 """
 
@@ -258,13 +263,24 @@ def _legacy(a: argparse.Namespace) -> None:
 
     rows = []
     for name in a.configs:
-        res = _run_child(_ours_cmd(name, a.steps, a.warmup, a.set), "RESULT ", name)
-        if res is None:
-            continue
-        res.pop("step_times_s")
-        rows.append(res)
-        print(f"done {name}", file=sys.stderr)
+        for backend in a.backends:
+            for prec in a.precisions or [None]:
+                sets = a.set + ([f'precision="{prec}"'] if prec else [])
+                res = _run_child(_ours_cmd(name, a.steps, a.warmup, sets), "RESULT ",
+                                 f"{name} {backend} {prec or ''}", _backend_env(backend))
+                if res is None:
+                    continue
+                res.pop("step_times_s")
+                rows.append(res)
+                print(f"done {name} {backend} {prec or ''}", file=sys.stderr)
     print(tabulate(rows, headers="keys"))
+
+
+def _backend_env(backend: str) -> dict:
+    """The environment of a child process of ours that runs under Keras backend ``backend``."""
+    env = dict(os.environ, KERAS_BACKEND=backend)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    return env
 
 
 # --------------------------------------------------------------------------------------------
@@ -349,7 +365,7 @@ def _cpu() -> tuple[str, list[str]]:
 
 
 def _header(
-    a: argparse.Namespace, mirror: Path, orig_commit: str, backend: str, load0: float
+    a: argparse.Namespace, mirror: Path, orig_commit: str, load0: float
 ) -> list[str]:
     model, flags = _cpu()
     ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -365,7 +381,8 @@ def _header(
         f"machine: {model}, {ncpu} CPUs ({', '.join(flags) or 'flags unknown'}); "
         f"1-min load average {load0:.2f} at start, {load1:.2f} at end",
         "date: " + datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        f"this repository: commit {ours}; backend {backend}",
+        f"this repository: commit {ours}; Keras backend(s) {', '.join(a.backends)} "
+        "(column 'ours backend')",
         f"original: akar43/lsm commit {orig_commit} ({mirror}) under tf.compat.v1 "
         f"(graph mode, TF default threads, out-of-range gathers -> 0), via {a.orig_tool}",
         f"software: Python {platform.python_version()}, "
@@ -407,20 +424,22 @@ KIND_NAME = {"vlsm": "V-LSM", "dlsm": "D-LSM"}
 
 
 def _run_config(
-    a: argparse.Namespace, name: str, tool: Path, backend: str, orig_env: dict, rows: list[Row]
+    a: argparse.Namespace, name: str, tool: Path, orig_env: dict, rows: list[Row]
 ) -> None:
-    """Time ``name`` on both sides, ``a.rounds`` times, original first; append its rows."""
+    """Time ``name`` on both sides, ``a.rounds`` times, original first; append its rows (one
+    per backend of ours, and per precision or per unprojection form and pass)."""
     case = ORIGINAL_CASES.get(name)
-    mode = UNPROJECT_MODE.get(backend, "graph")
     if name == UNPROJECT:  # rows: (form, pass) for form in UNPROJECT_FORMS, pass fwd, fwd+bwd
         todo = [
-            Row(name, f"{case.what}, {which} [ours: {mode}, {form} form]", "8x4 views")
-            for form in UNPROJECT_FORMS for which in ("forward", "forward+backward")
+            Row(name, f"{case.what}, {which} [ours: {UNPROJECT_MODE.get(be, 'graph')}, "
+                f"{form} form]", "8x4 views", backend=be)
+            for be in a.backends for form in UNPROJECT_FORMS
+            for which in ("forward", "forward+backward")
         ]
     else:
         what = case.what if case else f"{KIND_NAME[CONFIGS[name][0]]} train step"
-        todo = [Row(name, what, has_orig=case is not None, precision=p)
-                for p in (a.precisions or [None])]
+        todo = [Row(name, what, has_orig=case is not None, precision=p, backend=be)
+                for be in a.backends for p in (a.precisions or [None])]
     rows.extend(todo)
     for rnd in range(a.rounds):
         tag = f"{name} (round {rnd + 1}/{a.rounds})"
@@ -434,7 +453,8 @@ def _run_config(
                     r.failed.add("original")
             else:
                 if name == UNPROJECT:
-                    for r, k in zip(todo, ["fwd", "fwdbwd"] * len(UNPROJECT_FORMS), strict=True):
+                    keys = ["fwd", "fwdbwd"] * len(UNPROJECT_FORMS) * len(a.backends)
+                    for r, k in zip(todo, keys, strict=True):
                         r.orig += res["times_s"][k]
                 else:
                     for r in todo:  # one original row shared by our precisions
@@ -446,13 +466,13 @@ def _run_config(
                     file=sys.stderr,
                 )
         if name == UNPROJECT:
-            env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-            passes = [(f, w) for f in UNPROJECT_FORMS for w in ("fwd", "fwdbwd")]
-            for r, (form, which) in zip(todo, passes, strict=True):
-                opts = (f"--single {mode} {which} --repeats {a.splat_steps} --warmup {a.warmup}"
-                        f" --form {form}")
+            passes = [(be, f, w) for be in a.backends for f in UNPROJECT_FORMS
+                      for w in ("fwd", "fwdbwd")]
+            for r, (be, form, which) in zip(todo, passes, strict=True):
+                opts = (f"--single {UNPROJECT_MODE.get(be, 'graph')} {which} --repeats "
+                        f"{a.splat_steps} --warmup {a.warmup} --form {form}")
                 cmd = [sys.executable, str(UNPROJECT_SCRIPT), *opts.split()]
-                res = _run_child(cmd, "{", f"ours {tag} {which}", env)
+                res = _run_child(cmd, "{", f"ours {be} {tag} {which}", _backend_env(be))
                 if res is None:
                     r.failed.add("ours")
                 else:
@@ -461,7 +481,8 @@ def _run_config(
             for r in todo:
                 sets = a.set + ([f'precision="{r.precision}"'] if r.precision else [])
                 res = _run_child(_ours_cmd(name, a.steps, a.warmup, sets), "RESULT ",
-                                 f"ours {tag} {r.precision or ''}")
+                                 f"ours {r.backend} {tag} {r.precision or ''}",
+                                 _backend_env(r.backend))
                 if res is None:
                     r.failed.add("ours")
                     continue
@@ -481,16 +502,14 @@ def _side_by_side(a: argparse.Namespace) -> None:
     tool = Path(a.orig_tool)
     mirror, orig_commit = _check_original(tool)
     load0 = os.getloadavg()[0]
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bm_orig_") as tmp:
         # The tool extracts the original sources into a new temp dir per process: keep them here.
         orig_env = dict(os.environ, TMPDIR=tmp, KERAS_BACKEND="tensorflow")
         orig_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         for name in a.configs:
-            _run_config(a, name, tool, backend, orig_env, rows)
-            backend = rows[-1].backend or backend
-    head = _header(a, mirror, orig_commit, backend, load0)
+            _run_config(a, name, tool, orig_env, rows)
+    head = _header(a, mirror, orig_commit, load0)
     table = tabulate(
         [
             [
@@ -498,6 +517,7 @@ def _side_by_side(a: argparse.Namespace) -> None:
                 ORIGINAL_CASES[r.config].case if r.has_orig else "-",
                 r.what,
                 r.batch,
+                r.backend,
                 r.precision or ("float32" if r.config == UNPROJECT else ""),
                 f"{len(r.orig) if r.has_orig else '-'}/{len(r.ours)}",
                 _cell(r.orig, "original" not in r.failed) if r.has_orig else "-",
@@ -513,6 +533,7 @@ def _side_by_side(a: argparse.Namespace) -> None:
             "original case",
             "what",
             "batch",
+            "ours backend",
             "ours precision",
             "n (orig/ours)",
             "original s/step",
@@ -558,8 +579,16 @@ def main() -> None:
         "--precisions",
         nargs="+",
         choices=("auto", "float32", "bfloat16", "float16"),
-        help="with --original: time ours in each of these precisions (one row each, beside "
+        help="time ours in each of these precisions (one row each; with --original beside "
         "one run of the original); default: the configuration's own (auto)",
+    )
+    p.add_argument(
+        "--backends",
+        nargs="+",
+        choices=("tensorflow", "jax"),
+        default=None,
+        help="Keras backends to time ours under (one row each); default: $KERAS_BACKEND, "
+        "else tensorflow. The original always runs under TensorFlow",
     )
     p.add_argument(
         "--warmup",
@@ -612,6 +641,7 @@ def main() -> None:
     if a._child:
         print("RESULT " + json.dumps(_one(a._child, a.steps, overrides, a.warmup)))
         return
+    a.backends = a.backends or [os.environ.get("KERAS_BACKEND", "tensorflow")]
     if a.steps < 1 or a.warmup < 0 or a.rounds < 1:
         p.error("need --steps >= 1, --warmup >= 0 and --rounds >= 1")
     if not a.original:

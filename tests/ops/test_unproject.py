@@ -147,23 +147,26 @@ def test_views_first_halves_match_reference_with_feature_gradient(batch, views, 
     np.testing.assert_allclose(grad(loss, [feats], 0), ref_grad, atol=1e-9)
 
 
-@pytest.mark.parametrize("groups", [1, 2, 3, 6])
-def test_splat_groups_sum_the_same(groups, rng):
-    """Any grouping of the maps (contiguous or, views first, strided) sums to one group's
-    scatter: a sample's gradient lands on its own map's table rows."""
-    n, views, h, w, c = 6, 3, 4, 5, 2
-    i00 = rng.integers(0, (h - 1) * w - 1, size=(n, 7)) + np.arange(n)[:, None] * h * w
-    fu, fv = rng.random((n, 7, 1)), rng.random((n, 7, 1))
-    g = rng.normal(size=(n, 7, c))
-    want = to_numpy(splat(g, i00.astype("int32"), fu, fv, w, n * h * w, groups=1))
-    for order in (None, views):
-        if order:  # the same samples listed views first: map v * B + b is table map b * V + v
-            perm = np.arange(n).reshape(n // views, views).T.reshape(-1)
-            args = (g[perm], i00[perm].astype("int32"), fu[perm], fv[perm])
-        else:
-            args = (g, i00.astype("int32"), fu, fv)
-        got = to_numpy(splat(*args, w, n * h * w, groups=groups, views=order))
-        np.testing.assert_allclose(got, want, atol=1e-12)
+@pytest.mark.parametrize("views", [None, 1, 2, 3, 6])
+def test_splat_matches_numpy_scatter_in_either_map_order(views, rng):
+    """The splat (a loop over maps, each onto its own table slice) is numpy's scatter-add of
+    the four corner-weighted gradients, whether the maps are listed in table order or views
+    first (map v * B + b then reads table map b * V + v)."""
+    n, h, w, c, m = 6, 4, 5, 2, 7
+    i00 = rng.integers(0, (h - 1) * w - 1, size=(n, m)) + np.arange(n)[:, None] * h * w
+    fu, fv = rng.random((n, m, 1)), rng.random((n, m, 1))
+    g = rng.normal(size=(n, m, c))
+    want = np.zeros((n * h * w, c))
+    for off, wt in zip((0, 1, w, w + 1), ((1 - fu) * (1 - fv), fu * (1 - fv), (1 - fu) * fv,
+                                          fu * fv), strict=True):
+        np.add.at(want, (i00 + off).reshape(-1), (g * wt).reshape(-1, c))
+    args = (g, i00, fu, fv)
+    if views:  # the same samples listed views first
+        perm = np.arange(n).reshape(n // views, views).T.reshape(-1)
+        args = tuple(a[perm] for a in args)
+    got = to_numpy(splat(args[0], args[1].astype("int32"), *args[2:], w, n * h * w,
+                         views=views))
+    np.testing.assert_allclose(got, want, atol=1e-12)
 
 
 @pytest.mark.parametrize("argnum", [1, 2])
