@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import keras
 from keras import ops
 
 from geometry.grid import GRID_RANGE, cell_centres
@@ -239,7 +240,8 @@ def sample_coords(K, extrinsic, nvox: int, feat_size: Sequence[int], im_size: Se
     return i00, fu, fv, depth
 
 
-def splat(g, i00, fu, fv, row: int, rows: int, views: int | None = None):
+def splat(g, i00, fu, fv, row: int, rows: int, views: int | None = None,
+          loop: bool | None = None):
     """The adjoint of :func:`bilinear_sample` with respect to its table: each sample's
     ``g`` spread onto its four corners with the bilinear weights, summed per table row.
 
@@ -250,19 +252,20 @@ def splat(g, i00, fu, fv, row: int, rows: int, views: int | None = None):
         row: table rows per image row; rows: table rows ``T`` (static).
         views: ``None`` when map ``i`` reads table map ``i``; V when the maps are views first
             (map ``v * B + b`` reads table map ``b * V + v``, :func:`sample_coords`).
+        loop: sum the maps in a loop (``ops.map``) rather than one unrolled sum per map;
+            ``None`` picks the loop under JAX and the unrolled sums otherwise.
 
     Returns:
         ``[rows, C]``.
 
-    With a static number of maps ``n``, one segment sum per map, run as a loop over the maps
-    (``ops.map``): each map's table slice stays in cache, and the four corner-weighted copies
-    of its gradient (``[4 M, C]``) are a small buffer the loop reuses, not one ``[4 n M, C]``
-    tensor. Summing per map made the unprojection's backward 1.8x faster on a CPU than one
-    sum over everything (``docs/profile_train.md``); the loop, rather than one unrolled sum per
-    map, took the JAX backend's splat from 0.20 to 0.07 s at the paper's size (XLA on a CPU
-    wrote the unrolled sums' weighted copies, 512 MB, to fresh memory at every call). With
-    views-first maps the loop runs in sample order and the per-map tables are put in table
-    order at the end.
+    With a static number of maps ``n``, one segment sum per map, over the four
+    corner-weighted copies of its gradient stacked as rows, onto the map's own table slice
+    (which stays in cache): 1.8x faster on a CPU than one sum over everything
+    (``docs/profile_train.md``). Which way the per-map sums run is the backend's: under
+    TensorFlow's XLA the unrolled sums took 0.08 s for the paper's size against 0.10 s for
+    the loop, while JAX's XLA wrote the unrolled sums' weighted copies (512 MB) to fresh
+    memory at every call: 0.20 s, against 0.07 s for the loop, whose one-map buffer is
+    reused.
     """
     n, c = i00.shape[0], g.shape[-1]
     weights = ((1.0 - fu) * (1.0 - fv), fu * (1.0 - fv), (1.0 - fu) * fv, fu * fv)
@@ -278,13 +281,20 @@ def splat(g, i00, fu, fv, row: int, rows: int, views: int | None = None):
         return scatter(ops.reshape(g, (-1, c)), ops.reshape(i00, (-1,)),
                        ops.reshape(ops.stack(weights, 0), (4, -1, 1)), rows)
     t = rows // n
-    first = ops.arange(n, dtype="int32")  # the table map each sample map reads
-    if views is not None:
-        first = (first % (n // views)) * views + first // (n // views)
-    ids = ops.reshape(i00, (n, -1)) - (first * t)[:, None]
+    ids = ops.reshape(i00, (n, -1))
     w = ops.reshape(ops.stack(weights, 1), (n, 4, -1, 1))
-    out = ops.map(lambda a: scatter(a[0], a[1], a[2], t),
-                  (ops.reshape(g, (n, -1, c)), ids, w))  # [n, t, C], sample map order
+    g = ops.reshape(g, (n, -1, c))
+    # sample map m reads table map table[m]
+    table = [m if views is None else (m % (n // views)) * views + m // (n // views)
+             for m in range(n)]
+    if loop is None:
+        loop = keras.backend.backend() == "jax"
+    if not loop:  # in table order: table slice j is filled by sample map reader[j]
+        reader = [table.index(j) for j in range(n)]
+        return ops.concatenate([scatter(g[m], ids[m] - j * t, w[m], t)
+                                for j, m in enumerate(reader)], 0)
+    ids = ids - ops.convert_to_tensor([j * t for j in table], dtype="int32")[:, None]
+    out = ops.map(lambda a: scatter(a[0], a[1], a[2], t), (g, ids, w))  # sample map order
     if views is not None:  # sample map v * B + b -> table map b * V + v
         out = ops.transpose(ops.reshape(out, (views, n // views, t, c)), (1, 0, 2, 3))
     return ops.reshape(out, (rows, c))

@@ -147,11 +147,12 @@ def test_views_first_halves_match_reference_with_feature_gradient(batch, views, 
     np.testing.assert_allclose(grad(loss, [feats], 0), ref_grad, atol=1e-9)
 
 
+@pytest.mark.parametrize("loop", [False, True])
 @pytest.mark.parametrize("views", [None, 1, 2, 3, 6])
-def test_splat_matches_numpy_scatter_in_either_map_order(views, rng):
-    """The splat (a loop over maps, each onto its own table slice) is numpy's scatter-add of
-    the four corner-weighted gradients, whether the maps are listed in table order or views
-    first (map v * B + b then reads table map b * V + v)."""
+def test_splat_matches_numpy_scatter_in_either_map_order(views, loop, rng):
+    """The splat (one sum per map, unrolled or in a loop, each onto its own table slice) is
+    numpy's scatter-add of the four corner-weighted gradients, whether the maps are listed in
+    table order or views first (map v * B + b then reads table map b * V + v)."""
     n, h, w, c, m = 6, 4, 5, 2, 7
     i00 = rng.integers(0, (h - 1) * w - 1, size=(n, m)) + np.arange(n)[:, None] * h * w
     fu, fv = rng.random((n, m, 1)), rng.random((n, m, 1))
@@ -165,7 +166,7 @@ def test_splat_matches_numpy_scatter_in_either_map_order(views, rng):
         perm = np.arange(n).reshape(n // views, views).T.reshape(-1)
         args = tuple(a[perm] for a in args)
     got = to_numpy(splat(args[0], args[1].astype("int32"), *args[2:], w, n * h * w,
-                         views=views))
+                         views=views, loop=loop))
     np.testing.assert_allclose(got, want, atol=1e-12)
 
 
