@@ -429,12 +429,15 @@ def _run_config(
     """Time ``name`` on both sides, ``a.rounds`` times, original first; append its rows (one
     per backend of ours, and per precision or per unprojection form and pass)."""
     case = ORIGINAL_CASES.get(name)
-    if name == UNPROJECT:  # rows: (form, pass) for form in UNPROJECT_FORMS, pass fwd, fwd+bwd
+    # the unprojection's rows: (backend, form, pass) for each backend, form and pass
+    passes = [(be, form, which) for be in a.backends for form in UNPROJECT_FORMS
+              for which in ("fwd", "fwdbwd")]
+    if name == UNPROJECT:
+        words = {"fwd": "forward", "fwdbwd": "forward+backward"}
         todo = [
-            Row(name, f"{case.what}, {which} [ours: {UNPROJECT_MODE.get(be, 'graph')}, "
+            Row(name, f"{case.what}, {words[which]} [ours: {UNPROJECT_MODE.get(be, 'graph')}, "
                 f"{form} form]", "8x4 views", backend=be)
-            for be in a.backends for form in UNPROJECT_FORMS
-            for which in ("forward", "forward+backward")
+            for be, form, which in passes
         ]
     else:
         what = case.what if case else f"{KIND_NAME[CONFIGS[name][0]]} train step"
@@ -453,9 +456,8 @@ def _run_config(
                     r.failed.add("original")
             else:
                 if name == UNPROJECT:
-                    keys = ["fwd", "fwdbwd"] * len(UNPROJECT_FORMS) * len(a.backends)
-                    for r, k in zip(todo, keys, strict=True):
-                        r.orig += res["times_s"][k]
+                    for r, (_, _, which) in zip(todo, passes, strict=True):
+                        r.orig += res["times_s"][which]
                 else:
                     for r in todo:  # one original row shared by our precisions
                         r.orig += res["times_s"]["step"]
@@ -466,8 +468,6 @@ def _run_config(
                     file=sys.stderr,
                 )
         if name == UNPROJECT:
-            passes = [(be, f, w) for be in a.backends for f in UNPROJECT_FORMS
-                      for w in ("fwd", "fwdbwd")]
             for r, (be, form, which) in zip(todo, passes, strict=True):
                 opts = (f"--single {UNPROJECT_MODE.get(be, 'graph')} {which} --repeats "
                         f"{a.splat_steps} --warmup {a.warmup} --form {form}")
@@ -505,8 +505,7 @@ def _side_by_side(a: argparse.Namespace) -> None:
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="bm_orig_") as tmp:
         # The tool extracts the original sources into a new temp dir per process: keep them here.
-        orig_env = dict(os.environ, TMPDIR=tmp, KERAS_BACKEND="tensorflow")
-        orig_env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        orig_env = dict(_backend_env("tensorflow"), TMPDIR=tmp)
         for name in a.configs:
             _run_config(a, name, tool, orig_env, rows)
     head = _header(a, mirror, orig_commit, load0)

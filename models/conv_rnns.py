@@ -192,15 +192,20 @@ class ConvGRU3D(keras.layers.Layer):
         """Zero state ``[B, D, H, W, F]`` for an input ``x`` ``[B, D, H, W, C]``."""
         return ops.repeat(ops.zeros_like(ops.stop_gradient(x[..., :1])), self.filters, axis=-1)
 
-    def project_inputs(self, x: Any, constant: Any = None) -> Any:
+    def input_kernel(self) -> Any:
+        """``[W_gates | W_out]`` restricted to the input channels: ``[k, k, k, C, 3F]``."""
+        c = self.gates.kernel.shape[-2] - self.filters
+        return ops.concatenate([self.gates.kernel[..., :c, :],
+                                self.candidate.kernel[..., :c, :]], axis=-1)
+
+    def project_inputs(self, x: Any, constant: Any = None, kernel: Any = None) -> Any:
         """The input's share of the three pre-activations: ``[x, constant] * [W_gates |
         W_out]`` restricted to the input channels, ``[N, D, H, W, C]`` (and ``[N, D, H, W,
         C']``) -> ``[N, D, H, W, 3F]`` float32 (reset, update, candidate). It does not depend
         on the state, so :func:`fuse_views` computes it apart from the recurrence.
-        ``constant`` holds input channels given no gradient (:func:`project_input_channels`)."""
-        c = self.gates.kernel.shape[-2] - self.filters
-        kernel = ops.concatenate([self.gates.kernel[..., :c, :],
-                                  self.candidate.kernel[..., :c, :]], axis=-1)
+        ``constant`` holds input channels given no gradient (:func:`project_input_channels`);
+        ``kernel`` is :meth:`input_kernel` when the caller already has it."""
+        kernel = self.input_kernel() if kernel is None else kernel
         return project_input_channels(x, constant, kernel, self.conv_dtype)
 
     def step(self, xw: Any, h: Any, zero_state: bool = False) -> tuple[Any, Any]:
@@ -279,11 +284,15 @@ class ConvLSTM3D(keras.layers.Layer):
         z = ops.repeat(ops.zeros_like(ops.stop_gradient(x[..., :1])), self.filters, axis=-1)
         return z, z
 
-    def project_inputs(self, x: Any, constant: Any = None) -> Any:
+    def input_kernel(self) -> Any:
+        """The kernel restricted to the input channels: ``[k, k, k, C, 4F]``."""
+        return self.kernel[..., :self.kernel.shape[-2] - self.filters, :]
+
+    def project_inputs(self, x: Any, constant: Any = None, kernel: Any = None) -> Any:
         """The input's share of the four pre-activations, ``[N, D, H, W, C]`` ->
         ``[N, D, H, W, 4F]`` (see :meth:`ConvGRU3D.project_inputs`)."""
-        c = self.kernel.shape[-2] - self.filters
-        return project_input_channels(x, constant, self.kernel[..., :c, :], self.conv_dtype)
+        kernel = self.input_kernel() if kernel is None else kernel
+        return project_input_channels(x, constant, kernel, self.conv_dtype)
 
     def step(self, xw: Any, state: tuple[Any, Any], zero_state: bool = False
              ) -> tuple[Any, tuple[Any, Any]]:
@@ -344,7 +353,8 @@ def fuse_views(cell: ConvGRU3D | ConvLSTM3D, x: Any, views: int, constant: Any =
     # maths on a CPU).
     xs = ops.split(x, views, axis=0)
     cs = [None] * views if constant is None else ops.split(constant, views, axis=0)
-    xw = [cell.project_inputs(a, b) for a, b in zip(xs, cs, strict=True)]
+    kernel = cell.input_kernel()  # sliced once, shared by the views' projections
+    xw = [cell.project_inputs(a, b, kernel) for a, b in zip(xs, cs, strict=True)]
     state = cell.initial_state(xw[0]) if initial_state is None else initial_state
     outputs = []
     for v in range(views):

@@ -231,13 +231,18 @@ def sample_coords(K, extrinsic, nvox: int, feat_size: Sequence[int], im_size: Se
     fv = (v - v0)[..., None]  # weight of the lower corner
 
     view = ops.arange(ops.shape(p)[0], dtype="int32")
-    if views_first:  # sample map m = v * B + b reads table map b * V + v
-        views = K.shape[1]
-        batch = ops.shape(p)[0] // views
-        view = (view % batch) * views + view // batch
+    if views_first:
+        view = _table_map(view, ops.shape(p)[0], K.shape[1])
     view = view[:, None, None, None]
     i00 = view * (h * w) + ops.cast(v0, "int32") * w + ops.cast(u0, "int32")
     return i00, fu, fv, depth
+
+
+def _table_map(m, n, views: int):
+    """The feature map that views-first sample map ``m`` reads, of ``n`` maps: map ``v * B +
+    b`` reads ``b * V + v`` (``B = n // views``). ``m``, ``n``: ints or int tensors."""
+    batch = n // views
+    return (m % batch) * views + m // batch
 
 
 def splat(g, i00, fu, fv, row: int, rows: int, views: int | None = None,
@@ -285,8 +290,7 @@ def splat(g, i00, fu, fv, row: int, rows: int, views: int | None = None,
     w = ops.reshape(ops.stack(weights, 1), (n, 4, -1, 1))
     g = ops.reshape(g, (n, -1, c))
     # sample map m reads table map table[m]
-    table = [m if views is None else (m % (n // views)) * views + m // (n // views)
-             for m in range(n)]
+    table = [m if views is None else _table_map(m, n, views) for m in range(n)]
     if loop is None:
         loop = keras.backend.backend() == "jax"
     if not loop:  # in table order: table slice j is filled by sample map reader[j]
