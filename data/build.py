@@ -95,6 +95,7 @@ from data.build_jobs import (
     synthetic_jobs,
     synthetic_model_id,
     synthetic_splits,
+    wild_protocol_splits,
 )
 from data.build_root import (
     INFO_KEYS,
@@ -128,7 +129,7 @@ __all__ = [
     "BuildReport", "DiskFullError", "Job", "Skipped", "build", "build_model", "clean_partial",
     "discover_meshes", "family_classes", "main", "make_splits", "mesh_jobs",
     "protocol_file_name", "protocol_splits", "root_lock", "split_counts", "split_file_name",
-    "synthetic_jobs", "synthetic_model_id", "synthetic_splits",
+    "synthetic_jobs", "synthetic_model_id", "synthetic_splits", "wild_protocol_splits",
 ]
 
 log = logging.getLogger(__name__)
@@ -433,7 +434,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--write_split", action="store_true",
                    help="also (re)write the repository split file data/splits*.json (for the "
                         "ShapeNet classes also the unseen-category protocol's "
-                        "splits*_unseen1/2.json)")
+                        "splits*_unseen1/2.json, for --families all its splits*_unseen1/2_all.json "
+                        "that also train on the generic families)")
     m = sub.add_parser(
         "meshes", help="build from a folder of meshes (class = folder name)",
         description="Build from a folder of meshes. Bad mesh files are skipped with one line "
@@ -552,11 +554,13 @@ def _run(args: argparse.Namespace) -> int:
             name = split_file_name(args.size, args.families)
             save_splits(SPLITS_DIR / name, splits)
             targets.append(SPLITS_DIR / name)
-            if args.families == "shapenet":
-                for proto, seen in UNSEEN_PROTOCOLS.items():
-                    path = SPLITS_DIR / protocol_file_name(args.size, proto)
-                    save_splits(path, protocol_splits(splits, seen))
-                    targets.append(path)
+            for proto, seen in UNSEEN_PROTOCOLS.items():
+                if args.families == "extra":
+                    break
+                path = SPLITS_DIR / protocol_file_name(args.size, proto, args.families)
+                save_splits(path, protocol_splits(splits, seen) if args.families == "shapenet"
+                            else wild_protocol_splits(splits, proto))
+                targets.append(path)
         if args.cmd == "meshes" and args.split_file:
             save_splits(args.split_file, splits)
             targets.append(args.split_file)

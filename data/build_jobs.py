@@ -154,20 +154,35 @@ UNSEEN_PROTOCOLS: dict[str, tuple[str, ...]] = {
 }
 
 
-def protocol_splits(splits: dict[str, dict[str, list[str]]], seen: Sequence[str]
-                    ) -> dict[str, dict[str, list[str]]]:
+def protocol_splits(splits: dict[str, dict[str, list[str]]], seen: Sequence[str],
+                    tested: Sequence[str] | None = None) -> dict[str, dict[str, list[str]]]:
     """A split for the unseen-category protocol: train and val keep only the ``seen`` classes,
-    test keeps every class (same models as ``splits``)."""
+    test keeps every class of ``tested`` (default: every class; same models as ``splits``)."""
     keep = set(seen)
+    test = set(splits["test"] if tested is None else tested)
     return {"train": {c: m for c, m in splits["train"].items() if c in keep},
             "val": {c: m for c, m in splits["val"].items() if c in keep},
-            "test": dict(splits["test"])}
+            "test": {c: m for c, m in splits["test"].items() if c in test}}
 
 
-def protocol_file_name(size: str, protocol: str) -> str:
+def protocol_file_name(size: str, protocol: str, families: str = "shapenet") -> str:
     """Repository split file of an unseen-category protocol: ``splits_unseen1.json`` (full),
-    ``splits_<size>_unseen1.json`` else."""
-    return f"splits_{protocol}.json" if size == "full" else f"splits_{size}_{protocol}.json"
+    ``splits_<size>_unseen1.json`` else; ``_all`` appended when the six generic families are
+    trained on too (:func:`wild_protocol_splits`)."""
+    stem = f"splits_{protocol}" if size == "full" else f"splits_{size}_{protocol}"
+    return f"{stem}.json" if families == "shapenet" else f"{stem}_{families}.json"
+
+
+def wild_protocol_splits(splits_all: dict[str, dict[str, list[str]]], protocol: str
+                         ) -> dict[str, dict[str, list[str]]]:
+    """The unseen-category protocol with the generic families in training: train and val hold
+    the protocol's seen ShapeNet classes and the six generic families (their models of
+    ``splits_all``, a ``families="all"`` split), test the 13 ShapeNet classes only, so the
+    test table's seen and unseen means are over ShapeNet classes as in :func:`protocol_splits`.
+    """
+    from data.shapes import EXTRA_FAMILIES
+
+    return protocol_splits(splits_all, [*UNSEEN_PROTOCOLS[protocol], *EXTRA_FAMILIES], CLASSES)
 
 
 def split_file_name(size: str, families: str = "shapenet") -> str:

@@ -348,6 +348,22 @@ def test_committed_protocol_and_family_split_files_match_the_builder():
             assert set(every[k]) - set(shapenet[k]) == set(shapes.EXTRA_FAMILIES)
 
 
+def test_committed_wild_protocol_split_files_train_on_the_families_and_test_shapenet():
+    families = set(shapes.EXTRA_FAMILIES)
+    for size in ("small", "full"):
+        every = build.synthetic_splits(size, families="all")
+        for proto, seen in build.UNSEEN_PROTOCOLS.items():
+            got = io.read_splits(SPLITS_DIR / build.protocol_file_name(size, proto, "all"))
+            assert got == build.wild_protocol_splits(every, proto), (size, proto)
+            for k in ("train", "val"):  # seen ShapeNet classes and every family, same models
+                assert set(got[k]) == set(seen) | families
+                assert all(got[k][c] == every[k][c] for c in got[k])
+            assert set(got["test"]) == set(CLASSES)  # the unseen ones are never trained on
+            assert all(got["test"][c] == every["test"][c] for c in CLASSES)
+            plain = io.read_splits(SPLITS_DIR / build.protocol_file_name(size, proto))
+            assert got["test"] == plain["test"]  # same test models as the plain protocol
+
+
 def test_extra_families_join_a_root_and_keep_its_split(tmp_path):
     root = tmp_path / "r"
     argv = ["synth", "--size", "tiny", "--root", str(root), "--quiet", "--workers", "1"]
