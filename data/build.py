@@ -554,9 +554,8 @@ def _run(args: argparse.Namespace) -> int:
             name = split_file_name(args.size, args.families)
             save_splits(SPLITS_DIR / name, splits)
             targets.append(SPLITS_DIR / name)
-            for proto, seen in UNSEEN_PROTOCOLS.items():
-                if args.families == "extra":
-                    break
+            protocols = UNSEEN_PROTOCOLS if args.families != "extra" else {}
+            for proto, seen in protocols.items():
                 path = SPLITS_DIR / protocol_file_name(args.size, proto, args.families)
                 save_splits(path, protocol_splits(splits, seen) if args.families == "shapenet"
                             else wild_protocol_splits(splits, proto))
