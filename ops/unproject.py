@@ -147,6 +147,16 @@ def voxel_depth(K, extrinsic, nvox: int, grid_range: Sequence[float] = GRID_RANG
     return p[:, 2, ..., None]
 
 
+def _unproject_grad(g, feats, K, extrinsic, nvox: int, im_size: Sequence[int],
+                    grid_range: Sequence[float]):
+    """Gradient of :func:`unproject` with respect to ``feats``: the feature channels of ``g``
+    ``[B, V, N, N, N, C + 1]`` splatted (the depth channel does not depend on ``feats``)."""
+    c = int(feats.shape[-1])
+    g = ops.reshape(g[..., :c], (-1, nvox, nvox, nvox, c))
+    return _feature_grad(g, feats, K, extrinsic, nvox, im_size, grid_range, False, None)
+
+
+@fast_path(tensors=3, grads={0: _unproject_grad})
 def unproject(
     feats,
     K,
@@ -176,7 +186,9 @@ def unproject(
         ValueError: if a shape is wrong or inconsistent (message names the argument).
     """
     views, _, _, c = _check_inputs(feats, K, extrinsic, nvox, im_size)
-    out = unproject_features(feats, K, extrinsic, nvox, im_size, grid_range)
+    # one compiled function with the concatenation (no copy of the grids), and a gradient that
+    # reads the feature channels of the output's gradient in place (``_unproject_grad``)
+    out = unproject_features.portable(feats, K, extrinsic, nvox, im_size, grid_range)
     depth = voxel_depth(K, extrinsic, nvox, grid_range, dtype=float_dtype(feats))
     out = ops.concatenate([out, depth], axis=-1)
     return ops.reshape(out, (-1, views, nvox, nvox, nvox, c + 1))
