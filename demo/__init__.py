@@ -50,7 +50,7 @@ from demo.datasets import (  # noqa: E402
     split_file_for,
 )
 from demo.figures import occupancy_figure, plot_voxel_progress  # noqa: E402
-from demo.model import LSM, load_lsm, predict  # noqa: E402
+from demo.model import LSM, load_lsm, model_kind, predict  # noqa: E402
 from demo.own_views import (  # noqa: E402
     export_views,
     predict_own_views,
@@ -84,6 +84,7 @@ __all__ = [
     "format_table",
     "fused_points",
     "load_lsm",
+    "model_kind",
     "load_views",
     "occupancy_figure",
     "occupancy_mesh",

@@ -74,7 +74,6 @@ def load_lsm(model_dir: str | os.PathLike, ckpt: str | None = None,
         training.checkpoint.CheckpointError: no such checkpoint, or it does not fit the args.
     """
     from training.checkpoint import resolve_checkpoint
-    from training.config import load_args
     from training.loop import load_trained
     from training.release import ensure_converted, is_release_folder
     from training.tasks import TASKS
@@ -82,17 +81,45 @@ def load_lsm(model_dir: str | os.PathLike, ckpt: str | None = None,
     run_dir = repo_path(model_dir)
     if is_release_folder(run_dir):  # the release's TF1 folder: convert once into log/release
         run_dir, ckpt = ensure_converted(run_dir, ckpt, kind, REPO_ROOT / "log")
-    if not (run_dir / "args.json").is_file():
-        raise FileNotFoundError(f"{run_dir} has no args.json (is it a training run folder?)")
-    args = load_args(run_dir / "args.json")
+    args = _run_args(run_dir)
     path = resolve_checkpoint(ckpt if ckpt is not None else run_dir, run_dir)
-    if kind is None:
-        state = json.loads((path / "state.json").read_text())
-        kind = state.get("task") or str(state.get("model_class", "")).lower()
-        if kind not in TASKS:
-            kind = "vlsm" if args.loss == "ce" else "dlsm"
+    kind = kind or _kind_of(args, path)
     model, path = load_trained(args, TASKS[kind], run_dir, path)
     return LSM(kind=kind, args=args, model=model, checkpoint=path)
+
+
+def _run_args(run_dir: Path) -> Args:
+    from training.config import load_args
+
+    if not (run_dir / "args.json").is_file():
+        raise FileNotFoundError(f"{run_dir} has no args.json (is it a training run folder?)")
+    return load_args(run_dir / "args.json")
+
+
+def _kind_of(args: Args, checkpoint: Path) -> str:
+    """"vlsm" or "dlsm" from a checkpoint's ``state.json`` (older runs: from the loss)."""
+    from training.tasks import TASKS
+
+    state = json.loads((checkpoint / "state.json").read_text())
+    kind = state.get("task") or str(state.get("model_class", "")).lower()
+    if kind not in TASKS:
+        kind = "vlsm" if args.loss == "ce" else "dlsm"
+    return kind
+
+
+def model_kind(model_dir: str | os.PathLike, ckpt: str | None = None) -> str:
+    """"vlsm" or "dlsm": which network a run folder (e.g. ``pretrained/dlsm_cpu``) trained,
+    without building it (reads ``args.json`` and the checkpoint's ``state.json``).
+
+    Raises:
+        FileNotFoundError: no ``args.json`` in ``model_dir``.
+        training.checkpoint.CheckpointError: no such checkpoint.
+    """
+    from training.checkpoint import resolve_checkpoint
+
+    run_dir = repo_path(model_dir)
+    args = _run_args(run_dir)
+    return _kind_of(args, resolve_checkpoint(ckpt if ckpt is not None else run_dir, run_dir))
 
 
 def predict(lsm: LSM, images: np.ndarray, K: np.ndarray, extrinsic: np.ndarray) -> np.ndarray:

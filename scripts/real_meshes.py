@@ -7,11 +7,13 @@ a mug, a textured torus, a soccer ball, a teddy bear made of convex pieces, a le
 and machine parts, a shelf pod) and the first 40 procedurally generated objects of
 ``random_urdfs`` (``pybullet_random``) are copied with their material files into a mesh folder,
 built with ``python -m data.build meshes`` (z up), checked with ``python -m data.check`` and
-tested with ``voxels/test_vlsm.py`` for each model given, every model in the test split.
+tested with ``voxels/test_vlsm.py`` or ``depth/test_dlsm.py`` (whichever network the folder
+holds) for each model given, every model in the test split.
 
 Usage::
 
     python scripts/real_meshes.py --root datasets/real --models pretrained/vlsm_cpu
+    python scripts/real_meshes.py --models pretrained/vlsm_wild_cpu pretrained/dlsm_mask_cpu
 
 Licences: pybullet and pybullet_data are distributed under the zlib licence
 (https://github.com/bulletphysics/bullet3/blob/master/LICENSE.txt); the duck is Khronos'
@@ -178,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--meshes", type=Path, default=None,
                    help="mesh folder to collect into (default: <root>_meshes)")
     p.add_argument("--models", nargs="*", default=["pretrained/vlsm_cpu"],
-                   help="V-LSM run or shipped model folders to test")
+                   help="V-LSM or D-LSM run or shipped model folders to test (each with its "
+                   "test script: voxel IoU, or depth error and fused-point Chamfer / F-score)")
     p.add_argument("--workers", type=int, default=None)
     p.add_argument("--figure", type=Path, default=None,
                    help="also draw reconstructions of some objects by the first model (PNG)")
@@ -200,11 +203,18 @@ def main(argv: list[str] | None = None) -> int:
              for c in sorted({c for s in splits.values() for c in s})}
     split_file = a.root / "all_test.json"
     io.write_splits(split_file, {"train": {}, "val": {}, "test": every})
-    for model in a.models:
-        _run([py, "voxels/test_vlsm.py", "--log", model, "--data_root", str(a.root),
+    from demo.model import model_kind
+
+    kinds = {model: model_kind(model) for model in a.models}
+    for model, kind in kinds.items():
+        test = "voxels/test_vlsm.py" if kind == "vlsm" else "depth/test_dlsm.py"
+        _run([py, test, "--log", model, "--data_root", str(a.root),
               "--test_split_file", str(split_file), "--contact_sheet", "8"])
-    if a.figure and a.models:
-        figure(a.root, a.models[0], a.figure)
+    vlsms = [model for model, kind in kinds.items() if kind == "vlsm"]
+    if a.figure and vlsms:
+        figure(a.root, vlsms[0], a.figure)
+    elif a.figure:
+        log.warning("--figure draws a V-LSM's grids: none of --models is a V-LSM")
     return 0
 
 

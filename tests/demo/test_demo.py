@@ -115,3 +115,24 @@ def test_demo_imports_without_tensorflow_on_jax():
                        timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "[1. 1.]" in r.stdout
+
+
+def test_model_kind_reads_the_run_without_building_it(tmp_path):
+    """model_kind tells a V-LSM from a D-LSM by the checkpoint's state.json (task), falls back
+    on the loss for runs older than that key, and names the folder that is not a run."""
+    import json
+
+    from demo.model import model_kind
+
+    assert model_kind("pretrained/vlsm_cpu") == "vlsm"
+    assert model_kind("pretrained/dlsm_mask_cpu") == "dlsm"
+    for loss, task, want in (("ce", "dlsm", "dlsm"), ("l1", None, "dlsm"), ("ce", None, "vlsm")):
+        run = tmp_path / f"{loss}_{task}"
+        ckpt = run / "mvnet-10"
+        ckpt.mkdir(parents=True)
+        (run / "args.json").write_text(json.dumps({"loss": loss}))
+        (ckpt / "state.json").write_text(json.dumps({"task": task} if task else {}))
+        (ckpt / "model.weights.h5").write_bytes(b"")
+        assert model_kind(run, "mvnet-10") == want, (loss, task)
+    with pytest.raises(FileNotFoundError, match="no args.json"):
+        model_kind(tmp_path)
