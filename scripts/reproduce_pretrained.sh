@@ -9,7 +9,7 @@
 #
 # Needs the synthetic `full` dataset (./prepare_data.sh --size full, ~30 min on 2 cores); the
 # wild models need it with the generic families (python -m data.build synth --size full
-# --families all). ship_model.py refuses a folder that exists: move the shipped one away first.
+# --families all). ship_model.py replaces the shipped folder of that name (git shows the change).
 # On the project's 2-core CPU machine the V-LSM took 68 min for 3,500 iterations and the D-LSM
 # the time written in pretrained/dlsm_cpu/README.md; ITERS_VLSM / ITERS_DLSM choose where to
 # stop (default: the shipped checkpoints' iterations).
