@@ -30,7 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 SHIPPED = sorted(p for p in (REPO / "pretrained").iterdir()
                  if p.is_dir() and not p.name.startswith("."))
 #: Models listed in the README (the issue asks for a V-LSM and a D-LSM; the mask head too).
-EXPECTED = {"vlsm_cpu", "dlsm_cpu", "dlsm_mask_cpu", "vlsm_wild_cpu", "dlsm_mask_wild_cpu"}
+EXPECTED = {"vlsm_cpu", "dlsm_cpu", "dlsm_mask_cpu", "vlsm_wild_cpu", "dlsm_wild_cpu",
+            "dlsm_mask_wild_cpu"}
 IDS = [p.name for p in SHIPPED]
 
 
