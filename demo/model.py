@@ -98,13 +98,9 @@ def _run_args(run_dir: Path) -> Args:
 
 def _kind_of(args: Args, checkpoint: Path) -> str:
     """"vlsm" or "dlsm" from a checkpoint's ``state.json`` (older runs: from the loss)."""
-    from training.tasks import TASKS
+    from training.checkpoint import checkpoint_task
 
-    state = json.loads((checkpoint / "state.json").read_text())
-    kind = state.get("task") or str(state.get("model_class", "")).lower()
-    if kind not in TASKS:
-        kind = "vlsm" if args.loss == "ce" else "dlsm"
-    return kind
+    return checkpoint_task(json.loads((checkpoint / "state.json").read_text()), args.loss)
 
 
 def model_kind(model_dir: str | os.PathLike, ckpt: str | None = None) -> str:

@@ -74,11 +74,12 @@ def record_tiny_table(folder: Path, ckpt: str, tiny_root: Path) -> None:
     table (tests/test_pretrained.py); the full table needs `datasets/full`.
     """
     from data import build
+    from demo.model import model_kind
     from training.cli import test_main
 
     if not (tiny_root / "splits.json").is_file():
         assert build.main(["synth", "--size", "tiny", "--root", str(tiny_root), "--quiet"]) == 0
-    kind = "vlsm" if json.loads((folder / "args.json").read_text())["loss"] == "ce" else "dlsm"
+    kind = model_kind(folder, ckpt)
     rc = test_main(kind, ["--log", str(folder), "--ckpt", ckpt, "--data_root", str(tiny_root),
                           "--test_split_file", str(tiny_root / "splits.json"),
                           "--result_file", str(folder / f"test_{ckpt}_tiny")])

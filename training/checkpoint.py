@@ -211,6 +211,16 @@ def load_checkpoint(path: str | os.PathLike, model: keras.Model,
     return state
 
 
+def checkpoint_task(state: dict[str, Any], loss: str | None) -> str:
+    """"vlsm" or "dlsm": the network a checkpoint holds, from its ``state.json`` contents
+    (``task``, else the saved ``model_class``) or, for states that name neither, from the run's
+    training loss (``ce`` trains V-LSMs)."""
+    kind = state.get("task") or str(state.get("model_class", "")).lower()
+    if kind in ("vlsm", "dlsm"):
+        return kind
+    return "vlsm" if loss == "ce" else "dlsm"
+
+
 def copy_matching_weights(path: str | os.PathLike, model: keras.Model,
                           source_args: dict[str, Any]) -> tuple[list[str], list[str]]:
     """Copy the variables of a checkpoint that match ``model`` by path and shape (warm start).
@@ -238,8 +248,7 @@ def copy_matching_weights(path: str | os.PathLike, model: keras.Model,
     path = Path(path)
     if not (path / "state.json").exists():
         raise CheckpointError(f"checkpoint {path} not found (no state.json)")
-    state = read_json(path / "state.json")
-    kind = state.get("task") or ("vlsm" if source_args.get("loss") == "ce" else "dlsm")
+    kind = checkpoint_task(read_json(path / "state.json"), source_args.get("loss"))
     src_args = load_args(None, {}, defaults=source_args)
     source = TASKS[kind].build_model(src_args)
     load_checkpoint(path, source)
