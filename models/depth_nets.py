@@ -71,6 +71,9 @@ class DepthNet(keras.layers.Layer):
         name: str = "DepthNet",
         **kwargs: Any,
     ) -> None:
+        # The rays may come in the first unit's compute dtype (``DLSM.project_features``):
+        # Keras' autocast would cast all 205M samples (2 x 4 views) to float32 and back.
+        kwargs.setdefault("autocast", False)
         super().__init__(name=name, **kwargs)
         if proj_x not in PROJ_X:
             raise ValueError(f"proj_x must be one of {PROJ_X}, got {proj_x}")

@@ -232,6 +232,9 @@ class ConvUnit(keras.layers.Layer):
         pre_activation: bool = True,
         **kwargs: Any,
     ) -> None:
+        # Inputs already in the compute dtype stay in it: Keras' autocast would cast them to
+        # float32 at the call, only for the convolution to cast them back (the D-LSM's rays).
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -285,6 +288,8 @@ class ConvUnit(keras.layers.Layer):
             was trained on, applied to the small kernels instead of the large input).
           activated: ``x`` has had its ReLU already (skip the pre-activation).
         """
+        if keras.backend.standardize_dtype(x.dtype) not in ("float32", self.conv_dtype):
+            x = ops.cast(x, "float32")  # e.g. float64 arrays (no autocast: see __init__)
         if self.pre_activation and not activated:
             x = ops.relu(x)
         kernel = self.kernel

@@ -118,3 +118,41 @@ def test_low_precision_model_has_the_release_variables() -> None:
     y_ref, y_low = to_numpy(ref(x)), to_numpy(low(x))
     assert y_low.dtype == np.float32
     assert np.abs(y_low - y_ref).max() < 0.5 and np.abs(y_low - y_ref).max() > 0
+
+
+def _casts_of_shape(fn, spec) -> list[str]:
+    """Names of the TensorFlow Cast ops of ``fn``'s graph whose output has ``spec``'s shape."""
+    import tensorflow as tf
+
+    graph = tf.function(fn).get_concrete_function(spec).graph
+    return [op.name for op in graph.get_operations()
+            if op.type == "Cast" and op.outputs[0].shape == spec.shape]
+
+
+def test_low_precision_rays_reach_the_depth_nets_convolution_uncast() -> None:
+    """Rays already in the compute dtype (the D-LSM gathers them in bfloat16) are not cast to
+    float32 and back on their way into the first convolution (Keras' autocast did that: four
+    passes over the largest tensor of a D-LSM step, forward and backward). Float32 rays are
+    cast once, to bfloat16."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("inspects a TensorFlow graph")
+    import tensorflow as tf
+
+    from models.depth_nets import DepthNet
+
+    with P.precision("bfloat16"):
+        net = DepthNet(proj_x=4, sepup=True, im_skip=False, channels=2)
+    shape = (2, 8, 8, 24)
+    net.build(shape)
+    assert _casts_of_shape(net, tf.TensorSpec(shape, tf.bfloat16)) == []
+    casts = _casts_of_shape(net, tf.TensorSpec(shape, tf.float32))
+    assert len(casts) == 1 and "conv1" in casts[0]
+
+
+def test_conv_unit_still_takes_float64_arrays() -> None:
+    """Without Keras' autocast, other float inputs are cast to float32 by the unit itself."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(1, 6, 6, 3))
+    unit = ConvUnit(4, 3, "conv", 2, 1, "IN", name="u")
+    np.testing.assert_allclose(to_numpy(unit(x)), to_numpy(unit(x.astype(np.float32))),
+                               rtol=1e-6, atol=1e-6)
