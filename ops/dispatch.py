@@ -7,8 +7,10 @@ same result), otherwise the portable function runs. The portable function stays 
 ``op.portable`` (the reference every fast path is tested against).
 
 Backends and their kernel modules (:data:`KERNELS`): TensorFlow -> :mod:`ops.tf_kernels`
-(each op XLA-compiled inside the surrounding graph). JAX has none: it compiles whole training
-steps with XLA anyway. ``LSM_FAST_OPS=0`` forces the portable path everywhere.
+(each op XLA-compiled inside the surrounding graph); JAX -> :mod:`ops.jax_kernels` (JAX compiles
+whole training steps with XLA anyway, so its ``run`` calls the portable function; it adds native
+kernels for pieces of ops, which the portable code asks for with :func:`native`).
+``LSM_FAST_OPS=0`` forces the portable path everywhere.
 
 A kernel module provides ``run(portable, tensors, static, grads)``: call ``portable`` on the
 tensor arguments ``tensors`` (a tuple) with the keyword arguments ``static`` (a hashable tuple
@@ -20,6 +22,7 @@ to tensor argument ``i`` from the portable function ``grads[i][1]`` (``grads`` i
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import os
 from collections.abc import Callable, Mapping
@@ -29,10 +32,10 @@ from typing import Any
 import keras
 import numpy as np
 
-__all__ = ["KERNELS", "fast_kernels", "fast_path"]
+__all__ = ["KERNELS", "fast_kernels", "fast_path", "native"]
 
 #: Keras backend name -> its kernel module (imported only when that backend runs).
-KERNELS: dict[str, str] = {"tensorflow": "ops.tf_kernels"}
+KERNELS: dict[str, str] = {"tensorflow": "ops.tf_kernels", "jax": "ops.jax_kernels"}
 
 
 def fast_kernels() -> ModuleType | None:
@@ -42,11 +45,14 @@ def fast_kernels() -> ModuleType | None:
     """
     if os.environ.get("LSM_FAST_OPS", "1") == "0":
         return None
-    if KERNELS.get(keras.backend.backend()) == "ops.tf_kernels":
-        from ops import tf_kernels
+    name = KERNELS.get(keras.backend.backend())
+    return None if name is None else importlib.import_module(name)
 
-        return tf_kernels
-    return None
+
+def native(name: str) -> Callable | None:
+    """The current backend's native kernel ``name`` (a function of its kernel module), or
+    ``None``: the caller then runs its portable version, which the kernel must equal."""
+    return getattr(fast_kernels(), name, None)
 
 
 def _hashable(value: Any) -> Any:
