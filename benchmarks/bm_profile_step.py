@@ -27,6 +27,14 @@ Prints a Markdown table; never asserts. Example::
 
     python benchmarks/bm_profile_step.py --config release_vlsm --precision float32
     python benchmarks/bm_profile_step.py --config release_dlsm --precision bfloat16
+
+``--ops N`` (TensorFlow) profiles whole steps instead, with TensorFlow's profiler: the op
+time per step summed over the threads, by op type and by op (the N largest of each), and the
+dtype casts of at least a million elements in the forward + backward graph with their shapes
+and sources (casts are pure memory traffic: a cast of the D-LSM's rays to float32 and back
+was found this way, ``docs/profile_train.md``)::
+
+    python benchmarks/bm_profile_step.py --config release_dlsm --precision bfloat16 --ops 15
 """
 
 from __future__ import annotations
@@ -220,18 +228,116 @@ def profile(config: str, precision: str, steps: int) -> list[tuple[str, float, f
     return [tuple(r) for r in rows]
 
 
+def _trace_ops(model, x, y, steps: int) -> tuple[dict[str, float], dict[str, float]]:
+    """Seconds of op time per step (summed over threads) by op type and by op name, from a
+    TensorFlow profiler trace of ``steps`` calls of ``model.train_on_batch(x, y)``."""
+    import collections
+    import tempfile
+
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    by_type: dict[str, float] = collections.Counter()
+    by_op: dict[str, float] = collections.Counter()
+    with tempfile.TemporaryDirectory() as logdir:
+        tf.profiler.experimental.start(logdir)
+        for _ in range(steps):
+            model.train_on_batch(x, y)
+        tf.profiler.experimental.stop()
+        for path in Path(logdir).rglob("*.xplane.pb"):
+            space = xplane_pb2.XSpace()
+            space.ParseFromString(path.read_bytes())
+            for plane in space.planes:
+                names = plane.event_metadata
+                for line in plane.lines:
+                    for event in line.events:
+                        name = names[event.metadata_id].name  # "scope/op:OpType"
+                        if ":" in name and "/" in name:
+                            sec = event.duration_ps / 1e12 / steps
+                            by_op[name] += sec
+                            by_type[name.rsplit(":", 1)[1]] += sec
+    return by_type, by_op
+
+
+def _large_casts(model, x, min_elements: int = 10**6) -> list[tuple[str, str, str, str]]:
+    """``(elements, dtypes, shape, op <- source)`` of every Cast op of at least
+    ``min_elements`` outputs, largest first, in the graph of the model's forward pass and its
+    gradient with respect to the weights (a TensorFlow ``tf.function``; the loss and optimizer
+    add none)."""
+    import tensorflow as tf
+
+    @tf.function
+    def forward_backward(x):
+        with tf.GradientTape() as tape:
+            out = tf.nest.flatten(model(x, training=True))
+            loss = tf.add_n([tf.reduce_sum(tf.cast(o, tf.float32)) for o in out])
+        return tape.gradient(loss, model.trainable_weights)
+
+    spec = {k: tf.TensorSpec(v.shape, v.dtype) for k, v in x.items()}
+    graph = forward_backward.get_concrete_function(spec).graph
+    rows = []
+    for op in graph.get_operations():
+        shape = op.outputs[0].shape if op.type == "Cast" else None
+        if shape is None or not shape.is_fully_defined():
+            continue
+        n = int(np.prod(shape.as_list()))
+        if n >= min_elements:
+            src = op.inputs[0]
+            rows.append((n, f"{src.dtype.name} -> {op.outputs[0].dtype.name}",
+                         str(tuple(shape.as_list())), f"{op.name} <- {src.op.type}"))
+    rows.sort(key=lambda r: -r[0])  # largest first
+    return [(f"{n / 1e6:.1f}M", *rest) for n, *rest in rows]
+
+
+def profile_ops(config: str, precision: str, steps: int, top: int) -> None:
+    """Print :func:`_trace_ops`'s two tables (``top`` rows each) and :func:`_large_casts`."""
+    from tabulate import tabulate
+
+    from training.config import load_args
+    from training.loop import compile_model, make_optimizer
+    from training.tasks import TASKS, model_inputs
+
+    if keras.backend.backend() != "tensorflow":
+        raise SystemExit("--ops needs the TensorFlow backend (KERAS_BACKEND=tensorflow)")
+    kind, argsjs, extra = CONFIGS[config]
+    args = load_args(REPO / argsjs, {**extra, "precision": precision})
+    task = TASKS[kind]
+    keras.utils.set_random_seed(0)
+    model = task.build_model(args)
+    compile_model(model, task, args, make_optimizer(args))
+    batch = random_batch(args)
+    x, y = model_inputs(batch), task.keras_target(batch)
+    for _ in range(2):  # trace, then warm up
+        model.train_on_batch(x, y)
+    by_type, by_op = _trace_ops(model, x, y, steps)
+    total = sum(by_type.values())
+    print(f"config {config}, precision {precision}: op time per step summed over threads "
+          f"{total:.3f} s (mean of {steps} steps)\n")
+    for title, table in (("op type", by_type), ("op", by_op)):
+        rows = [(f"{t:.3f}", f"{100 * t / total:.1f}%", name[:110])
+                for name, t in sorted(table.items(), key=lambda kv: -kv[1])[:top]]
+        print(tabulate(rows, headers=("s", "share", title), tablefmt="github") + "\n")
+    print(tabulate(_large_casts(model, x), headers=("elements", "cast", "shape", "op <- input"),
+                   tablefmt="github"))
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="release_vlsm", choices=sorted(CONFIGS))
     ap.add_argument("--precision", default="float32",
                     choices=("auto", "float32", "bfloat16", "float16"))
     ap.add_argument("--steps", type=int, default=3, help="timed calls per part (median)")
+    ap.add_argument("--ops", type=int, metavar="N", default=0,
+                    help="profile whole steps by op instead (TensorFlow): the N largest")
     a = ap.parse_args(argv)
     from tabulate import tabulate
 
     from training.precision import resolve_precision
 
     prec = resolve_precision(a.precision)
+    if a.ops:
+        profile_ops(a.config, prec, a.steps, a.ops)
+        return
     rows = profile(a.config, prec, a.steps)
     whole = rows[-1][1]
     parts = [r for r in rows if not r[0].startswith("whole")]
