@@ -7,7 +7,7 @@ import pytest
 
 from geometry.camera import intrinsics, look_at
 from ops import dispatch
-from ops.unproject import splat, splat_map, unproject_features
+from ops.unproject import splat, unproject_features
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax",
                                 reason="the JAX kernels run under the JAX backend only")
@@ -17,32 +17,62 @@ def test_dispatch_picks_the_jax_kernels_and_their_native_splat(monkeypatch):
     from ops import jax_kernels
 
     assert dispatch.fast_kernels() is jax_kernels
-    assert dispatch.native("splat_map") is jax_kernels.splat_map
+    assert dispatch.native("splat") is jax_kernels.splat
     assert dispatch.native("no_such_kernel") is None
     monkeypatch.setenv("LSM_FAST_OPS", "0")
     assert dispatch.fast_kernels() is None
-    assert dispatch.native("splat_map") is None
+    assert dispatch.native("splat") is None
 
 
+def _splat_case(rng, n=6, h=4, w=5, c=2, m=30):
+    """Samples of ``n`` maps of ``h x w`` pixels, ``m`` per map (many sharing corners)."""
+    i00 = rng.integers(0, (h - 1) * w - 1, size=(n, m)) + np.arange(n)[:, None] * h * w
+    return rng.normal(size=(n, m, c)), i00, rng.random((n, m, 1)), rng.random((n, m, 1))
+
+
+@pytest.mark.parametrize("views", [None, 2, 3])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_native_splat_map_equals_the_portable_one(dtype):
-    """Four chained scatter-adds give the portable stacked segment sum, duplicates included
-    (many samples share corners: 60 samples on a 4 x 5 slice)."""
-    import jax.numpy as jnp
-
+def test_native_splat_equals_numpy_and_the_portable_splat(views, dtype):
+    """Chained scatter-adds per map give numpy's scatter-add of the four corner-weighted
+    gradients, and the portable splat's loop and unrolled sums, in either map order."""
     from ops import jax_kernels
 
     rng = np.random.default_rng(0)
-    h, w, c, m = 4, 5, 3, 60
-    ids = jnp.asarray(rng.integers(0, (h - 1) * w - 1, size=m), dtype="int32")
-    weights = rng.random((4, m, 1))
-    g = rng.normal(size=(m, c))
-    g, weights = jnp.asarray(g, dtype), jnp.asarray(weights, dtype)
-    want = np.asarray(splat_map(g, ids, weights, w, h * w))
-    got = jax_kernels.splat_map(g, ids, weights, w, h * w)
-    assert got.dtype == g.dtype
-    np.testing.assert_allclose(np.asarray(got), want,
-                               rtol=1e-6 if dtype == "float32" else 1e-12, atol=1e-6)
+    n, h, w = 6, 4, 5
+    g, i00, fu, fv = _splat_case(rng, n, h, w)
+    want = np.zeros((n * h * w, g.shape[-1]))
+    for off, wt in zip((0, 1, w, w + 1), ((1 - fu) * (1 - fv), fu * (1 - fv), (1 - fu) * fv,
+                                          fu * fv), strict=True):
+        np.add.at(want, (i00 + off).reshape(-1), (g * wt).reshape(-1, g.shape[-1]))
+    args = (g.astype(dtype), i00.astype("int32"), fu.astype(dtype), fv.astype(dtype))
+    if views:  # the same samples listed views first
+        perm = np.arange(n).reshape(n // views, views).T.reshape(-1)
+        args = tuple(a[perm] for a in args)
+    got = jax_kernels.splat(*args, w, n * h * w, views)
+    assert got.dtype == dtype
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(np.asarray(got), want, atol=tol)
+    for loop in (True, False):
+        portable = splat(*args, w, n * h * w, views=views, loop=loop)
+        np.testing.assert_allclose(np.asarray(got), np.asarray(portable), atol=tol)
+
+
+def test_splat_takes_the_native_kernel_unless_told_or_switched_off(monkeypatch):
+    """``splat(loop=None)`` calls the backend's kernel; an explicit ``loop`` or
+    ``LSM_FAST_OPS=0`` runs the portable code."""
+    from ops import jax_kernels
+
+    calls = []
+    real = jax_kernels.splat
+    monkeypatch.setattr(jax_kernels, "splat", lambda *a: calls.append(1) or real(*a))
+    g, i00, fu, fv = _splat_case(np.random.default_rng(1))
+    args = (g, i00.astype("int32"), fu, fv, 5, 6 * 4 * 5)
+    splat(*args)
+    assert len(calls) == 1
+    splat(*args, loop=True)
+    monkeypatch.setenv("LSM_FAST_OPS", "0")
+    splat(*args)
+    assert len(calls) == 1
 
 
 @pytest.mark.parametrize("views_first", [False, True])
@@ -71,25 +101,3 @@ def test_unprojection_gradient_with_and_without_the_kernels(views_first, monkeyp
         grads.append(np.asarray(jax.jit(jax.grad(loss))(feats)))
     assert np.abs(grads[0]).max() > 0
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-5, atol=1e-6)
-
-
-def test_splat_loop_takes_the_native_kernel(monkeypatch):
-    """The per-map loop of :func:`splat` calls the backend's ``splat_map`` once per map
-    (traced once by ``ops.map``), and the portable one when the kernels are off."""
-    from ops import jax_kernels
-
-    calls = []
-    real = jax_kernels.splat_map
-    monkeypatch.setattr(jax_kernels, "splat_map", lambda *a: calls.append(1) or real(*a))
-    rng = np.random.default_rng(2)
-    n, h, w, c, m = 3, 4, 5, 2, 7
-    i00 = (rng.integers(0, (h - 1) * w - 1, size=(n, m)) + np.arange(n)[:, None] * h * w)
-    fu, fv = rng.random((n, m, 1)), rng.random((n, m, 1))
-    g = rng.normal(size=(n, m, c))
-    fast = np.asarray(splat(g, i00.astype("int32"), fu, fv, w, n * h * w, loop=True))
-    assert calls
-    monkeypatch.setenv("LSM_FAST_OPS", "0")
-    count = len(calls)
-    slow = np.asarray(splat(g, i00.astype("int32"), fu, fv, w, n * h * w, loop=True))
-    assert len(calls) == count
-    np.testing.assert_allclose(fast, slow, atol=1e-12)
