@@ -53,7 +53,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.bm_train_step import CONFIGS, random_batch  # noqa: E402
+from benchmarks.bm_train_step import CONFIGS, compiled_model, random_batch  # noqa: E402
 
 
 def _compiled_grad(fn: Callable, n_inputs: int, weights: list) -> Callable:
@@ -173,13 +173,19 @@ def _norm_layers(model) -> list:
             if isinstance(layer, InstanceNorm | LayerNorm)]
 
 
-def profile(config: str, precision: str, steps: int) -> list[tuple[str, float, float | None]]:
+def _config_args(config: str, precision: str):
+    """``(kind, args)`` of benchmark configuration ``config`` at ``precision``."""
     from training.config import load_args
+
+    kind, argsjs, extra = CONFIGS[config]
+    return kind, load_args(REPO / argsjs, {**extra, "precision": precision})
+
+
+def profile(config: str, precision: str, steps: int) -> list[tuple[str, float, float | None]]:
     from training.loop import compile_model, make_optimizer
     from training.tasks import TASKS, model_inputs
 
-    kind, argsjs, extra = CONFIGS[config]
-    args = load_args(REPO / argsjs, {**extra, "precision": precision})
+    kind, args = _config_args(config, precision)
     task = TASKS[kind]
     keras.utils.set_random_seed(0)
     model = task.build_model(args)
@@ -293,18 +299,12 @@ def profile_ops(config: str, precision: str, steps: int, top: int) -> None:
     """Print :func:`_trace_ops`'s two tables (``top`` rows each) and :func:`_large_casts`."""
     from tabulate import tabulate
 
-    from training.config import load_args
-    from training.loop import compile_model, make_optimizer
-    from training.tasks import TASKS, model_inputs
+    from training.tasks import model_inputs
 
     if keras.backend.backend() != "tensorflow":
         raise SystemExit("--ops needs the TensorFlow backend (KERAS_BACKEND=tensorflow)")
-    kind, argsjs, extra = CONFIGS[config]
-    args = load_args(REPO / argsjs, {**extra, "precision": precision})
-    task = TASKS[kind]
-    keras.utils.set_random_seed(0)
-    model = task.build_model(args)
-    compile_model(model, task, args, make_optimizer(args))
+    kind, args = _config_args(config, precision)
+    task, model = compiled_model(kind, args)
     batch = random_batch(args)
     x, y = model_inputs(batch), task.keras_target(batch)
     for _ in range(2):  # trace, then warm up

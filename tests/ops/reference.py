@@ -197,3 +197,15 @@ def depth_error_ref(pred, gt, background=10.0):
                 ]
                 out[b, t, v] = sum(errs) / len(errs) if errs else np.nan
     return out
+
+
+def splat_ref(g, i00, fu, fv, w, rows):
+    """Scatter-add of the four corner-weighted gradients (the adjoint of the bilinear read):
+    ``g`` ``[n, m, C]``, ``i00`` ``[n, m]`` top-left rows of a ``[rows, C]`` table with ``w``
+    rows per image row, ``fu``, ``fv`` ``[n, m, 1]`` right-hand and lower weights."""
+    c = g.shape[-1]
+    out = np.zeros((rows, c))
+    weights = ((1 - fu) * (1 - fv), fu * (1 - fv), (1 - fu) * fv, fu * fv)
+    for off, wt in zip((0, 1, w, w + 1), weights, strict=True):
+        np.add.at(out, (i00 + off).reshape(-1), (g * wt).reshape(-1, c))
+    return out

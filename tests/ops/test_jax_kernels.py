@@ -8,6 +8,7 @@ import pytest
 from geometry.camera import intrinsics, look_at
 from ops import dispatch
 from ops.unproject import splat, unproject_features
+from tests.ops.reference import splat_ref
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "jax",
                                 reason="the JAX kernels run under the JAX backend only")
@@ -40,10 +41,7 @@ def test_native_splat_equals_numpy_and_the_portable_splat(views, dtype):
     rng = np.random.default_rng(0)
     n, h, w = 6, 4, 5
     g, i00, fu, fv = _splat_case(rng, n, h, w)
-    want = np.zeros((n * h * w, g.shape[-1]))
-    for off, wt in zip((0, 1, w, w + 1), ((1 - fu) * (1 - fv), fu * (1 - fv), (1 - fu) * fv,
-                                          fu * fv), strict=True):
-        np.add.at(want, (i00 + off).reshape(-1), (g * wt).reshape(-1, g.shape[-1]))
+    want = splat_ref(g, i00, fu, fv, w, n * h * w)
     args = (g.astype(dtype), i00.astype("int32"), fu.astype(dtype), fv.astype(dtype))
     if views:  # the same samples listed views first
         perm = np.arange(n).reshape(n // views, views).T.reshape(-1)

@@ -12,7 +12,7 @@ from ops import camera
 from ops.unproject import proj_splat, splat, unproject, unproject_features, voxel_depth
 from tests.ops.conftest import compiled, grad, to_numpy
 from tests.ops.helpers import K224, random_cameras
-from tests.ops.reference import unproject_feats_grad_ref, unproject_ref
+from tests.ops.reference import splat_ref, unproject_feats_grad_ref, unproject_ref
 
 IM = (40, 42)  # non-square image and unequal scale factors catch swapped axes
 
@@ -157,10 +157,7 @@ def test_splat_matches_numpy_scatter_in_either_map_order(views, loop, rng):
     i00 = rng.integers(0, (h - 1) * w - 1, size=(n, m)) + np.arange(n)[:, None] * h * w
     fu, fv = rng.random((n, m, 1)), rng.random((n, m, 1))
     g = rng.normal(size=(n, m, c))
-    want = np.zeros((n * h * w, c))
-    for off, wt in zip((0, 1, w, w + 1), ((1 - fu) * (1 - fv), fu * (1 - fv), (1 - fu) * fv,
-                                          fu * fv), strict=True):
-        np.add.at(want, (i00 + off).reshape(-1), (g * wt).reshape(-1, c))
+    want = splat_ref(g, i00, fu, fv, w, n * h * w)
     args = (g, i00, fu, fv)
     if views:  # the same samples listed views first
         perm = np.arange(n).reshape(n // views, views).T.reshape(-1)
