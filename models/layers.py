@@ -158,7 +158,8 @@ def _phase_taps(k: int, factor: int) -> np.ndarray:
     return sel
 
 
-def resize_conv(x: Any, kernel: Any, factor: int, dtype: str = "float32") -> Any:
+def resize_conv(x: Any, kernel: Any, factor: int, dtype: str = "float32", keep: bool = False
+                ) -> Any:
     """Nearest-neighbour upsampling by ``factor`` then a stride-1 "same" convolution, computed
     at the input's resolution (a sub-pixel convolution).
 
@@ -175,15 +176,16 @@ def resize_conv(x: Any, kernel: Any, factor: int, dtype: str = "float32") -> Any
         kernel: ``[k, k, C, O]`` float32, ``k`` odd.
         factor: upsampling factor ``s >= 1``.
         dtype: compute dtype of the convolution (:func:`models.precision.lowp`).
+        keep: return the output in ``dtype`` instead of float32.
 
     Returns:
-        ``[B, s H, s W, O]`` float32.
+        ``[B, s H, s W, O]`` float32 (``dtype`` with ``keep``).
     """
     k, _, c, o = (int(d) for d in kernel.shape)
     if k % 2 == 0 or factor == 1:  # even kernels: "same" padding is not symmetric
         if factor > 1:
             x = ops.repeat(ops.repeat(x, factor, axis=1), factor, axis=2)
-        return lowp(ops.conv, x, kernel, dtype, strides=1, padding="same")
+        return lowp(ops.conv, x, kernel, dtype, keep, strides=1, padding="same")
     sel = ops.convert_to_tensor(_phase_taps(k, factor))
     # big[p, q, c, a, b, o] = sum_ij sel[a, p, i] sel[b, q, j] kernel[i, j, c, o]
     big = ops.einsum("api,bqj,ijco->pqcabo", sel, sel, ops.cast(kernel, "float32"))
@@ -196,7 +198,7 @@ def resize_conv(x: Any, kernel: Any, factor: int, dtype: str = "float32") -> Any
         y = ops.transpose(y, (0, 1, 3, 2, 4, 5))
         return ops.reshape(y, (-1, h * factor, w * factor, o))
 
-    return lowp(shuffled, x, big, dtype)
+    return lowp(shuffled, x, big, dtype, keep)
 
 
 def _separable(x: Any, kernels: tuple[Any, Any]) -> Any:
@@ -218,7 +220,9 @@ class ConvUnit(keras.layers.Layer):
       pre_activation: apply ReLU to the input first.
 
     The convolution computes in :func:`models.precision.conv_dtype` as it was when the unit
-    was constructed (input, kernel and output stay float32; :mod:`models.precision`).
+    was constructed (kernel float32; :mod:`models.precision`). The output is float32, except
+    with instance norm in a low precision: then it is in the compute dtype, which the next
+    unit reads as it is.
     """
 
     def __init__(
@@ -278,7 +282,8 @@ class ConvUnit(keras.layers.Layer):
 
     def call(self, x: Any, training: bool | None = None, input_order: Any = None,
              activated: bool = False) -> Any:
-        """``x`` ``[B, S1..Srank, C_in]`` -> ``[B, S1'..Srank', C_out]`` float32.
+        """``x`` ``[B, S1..Srank, C_in]`` -> ``[B, S1'..Srank', C_out]``, float32 (with
+        instance norm: in the unit's compute dtype).
 
         Args:
           x: float32 (or already in the unit's compute dtype).
@@ -299,20 +304,22 @@ class ConvUnit(keras.layers.Layer):
             if depth_kernel is not None:
                 depth_kernel = ops.take(depth_kernel, input_order, axis=-2)
         dt = self.conv_dtype
+        keep = self.norm == "IN"  # instance norm takes a low-precision output as it is
         if self.kind == "conv" and self.rank == 3:
-            y = lowp(conv3d, x, kernel, dt, strides=self.strides)
+            y = lowp(conv3d, x, kernel, dt, keep, strides=self.strides)
         elif self.kind == "conv" and self.kernel_size == 1 and self.strides == 1:
-            y = lowp(pointwise, x, kernel, dt)
+            y = lowp(pointwise, x, kernel, dt, keep)
         elif self.kind == "conv":
-            y = lowp(ops.conv, x, kernel, dt, strides=self.strides, padding="same")
+            y = lowp(ops.conv, x, kernel, dt, keep, strides=self.strides, padding="same")
         elif self.kind == "deconv" and self.rank == 3:
-            y = lowp(conv3d_transpose, x, kernel, dt, strides=self.strides)
+            y = lowp(conv3d_transpose, x, kernel, dt, keep, strides=self.strides)
         elif self.kind == "deconv":
-            y = lowp(ops.conv_transpose, x, kernel, dt, strides=self.strides, padding="same")
+            y = lowp(ops.conv_transpose, x, kernel, dt, keep, strides=self.strides,
+                     padding="same")
         elif self.kind == "sepconv":  # the depthwise output stays in the compute dtype
-            y = lowp(_separable, x, (depth_kernel, kernel), dt)
+            y = lowp(_separable, x, (depth_kernel, kernel), dt, keep)
         else:  # resize_conv, as a sub-pixel convolution
-            y = resize_conv(x, kernel, self.strides, dt)
+            y = resize_conv(x, kernel, self.strides, dt, keep)
         if self.norm_layer is None:
             return y + self.bias
         if self.norm == "BN":

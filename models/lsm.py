@@ -235,7 +235,7 @@ class _LSMBase(keras.Model):
             "unprojected": model_major(ops.concatenate(
                 [ops.cast(grids, depth.dtype), depth], axis=-1)),
             "fused": model_major(fused),
-            "features": model_major(out["features"]),
+            "features": model_major(ops.cast(out["features"], "float32")),
             "logits": model_major(out["logits"]),
         }
 

@@ -25,7 +25,10 @@ from typing import Any
 import keras
 from keras import ops
 
+from ops.dispatch import native
+
 NORMS = ("IN", "BN", "None")
+FLOATS = ("float32", "bfloat16", "float16")
 
 
 def normalize(x: Any, axes: list[int], epsilon: float, gamma: Any = None, beta: Any = None
@@ -116,13 +119,19 @@ class InstanceNorm(keras.layers.Layer):
     """Instance normalisation with a per-channel offset only (no scale), as the release.
 
     Input and output: ``[B, S1, ..., Sk, C]`` with k >= 1 spatial axes. Mean and (biased)
-    variance are taken per example and channel over the spatial axes ``S1..Sk``.
+    variance are taken per example and channel over the spatial axes ``S1..Sk``. A float32,
+    bfloat16 or float16 input gives an output of its dtype, with float32 statistics (the
+    TensorFlow backend runs the fused kernel :func:`ops.tf_kernels.instance_norm`; the others
+    :func:`normalize` in float32).
 
     Args:
       epsilon: added to the variance (release: 1e-5).
     """
 
     def __init__(self, epsilon: float = 1e-5, **kwargs: Any) -> None:
+        # A low-precision input (a convolution's output in its compute dtype) stays in it:
+        # Keras' autocast would cast it to float32 at the call.
+        kwargs.setdefault("autocast", False)
         super().__init__(**kwargs)
         self.epsilon = float(epsilon)
 
@@ -132,8 +141,18 @@ class InstanceNorm(keras.layers.Layer):
         self.bias = self.add_weight(name="bias", shape=(int(input_shape[-1]),), initializer="zeros")
 
     def call(self, x: Any) -> Any:
+        """``x`` ``[B, S1..Sk, C]`` -> the same shape, in ``x``'s dtype if float32, bfloat16
+        or float16 (statistics in float32), else in float32."""
+        x = ops.convert_to_tensor(x)
+        dtype = keras.backend.standardize_dtype(x.dtype)
+        if dtype not in FLOATS:
+            x, dtype = ops.cast(x, "float32"), "float32"
+        kernel = native("instance_norm")
+        if kernel is not None and None not in x.shape:
+            return kernel(x, self.bias, self.epsilon)
         axes = list(range(1, len(x.shape) - 1))
-        return normalize(x, axes, self.epsilon, beta=self.bias)
+        y = normalize(ops.cast(x, "float32"), axes, self.epsilon, beta=self.bias)
+        return ops.cast(y, dtype)
 
     def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple:
         return tuple(input_shape)

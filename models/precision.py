@@ -6,10 +6,15 @@ What low precision means here (``--precision bfloat16|float16``):
   kernel to the compute dtype and its output back to float32: the multiply-adds, which are
   more than 95% of a training step's FLOPs, run in low precision (AMX or AVX512_BF16 on a
   CPU, tensor cores on a GPU) and accumulate in float32 inside the kernel;
-* everything else stays float32: the weights (the "master" copy Adam updates), the
-  normalisations (instance, batch and layer norm), the GRU's gating, the unprojection and
-  projection gathers, the losses and the metrics. A low-precision model has the same
-  variables, and reads and writes the same checkpoints, as a float32 one;
+* except where an instance norm follows (the image and grid UNets, the depth net): that
+  output stays in the compute dtype, the norm takes its statistics in float32 and returns
+  the compute dtype, which the next unit's ReLU and convolution read as it is. The values
+  are those of casting the float32 norm's output for the next convolution (the convolution's
+  output was low precision already), without the two casts and the float32 passes between;
+* everything else stays float32: the weights (the "master" copy Adam updates), batch and
+  layer norm, the GRU's gating, the unprojection and projection gathers, the losses and the
+  metrics. A low-precision model has the same variables, and reads and writes the same
+  checkpoints, as a float32 one;
 * float16 also needs loss scaling (its range is small); :func:`training.loop.make_optimizer`
   wraps Adam in ``keras.optimizers.LossScaleOptimizer`` for it. bfloat16 has float32's range
   and needs none.
@@ -59,8 +64,10 @@ def precision(name: str) -> Iterator[str]:
         _state["dtype"] = old
 
 
-def lowp(fn: Callable[..., Any], x: Any, kernel: Any, dtype: str, **kwargs: Any) -> Any:
-    """``fn(x, kernel, **kwargs)`` computed in ``dtype`` and returned in float32.
+def lowp(fn: Callable[..., Any], x: Any, kernel: Any, dtype: str, keep: bool = False,
+         **kwargs: Any) -> Any:
+    """``fn(x, kernel, **kwargs)`` computed in ``dtype`` and returned in float32 (in ``dtype``
+    with ``keep``).
 
     ``fn`` is a convolution (``ops.conv``, ``ops.conv_transpose``, ``ops.depthwise_conv`` or
     one of :mod:`models.layers`'s 3D helpers); ``kernel`` is a float32 tensor, or a tuple of
@@ -73,4 +80,5 @@ def lowp(fn: Callable[..., Any], x: Any, kernel: Any, dtype: str, **kwargs: Any)
         kernel = tuple(ops.cast(k, dtype) for k in kernel)
     else:
         kernel = ops.cast(kernel, dtype)
-    return ops.cast(fn(ops.cast(x, dtype), kernel, **kwargs), "float32")
+    y = fn(ops.cast(x, dtype), kernel, **kwargs)
+    return ops.cast(y, dtype if keep else "float32")

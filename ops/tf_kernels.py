@@ -9,6 +9,15 @@ inside the surrounding graph (or eagerly), gradients included.
 The maths is exactly each op's portable function (``op.portable``); this module knows no op by
 name (:mod:`ops.dispatch` hands it the portable function), and ``tests/ops/test_tf_kernels.py``
 checks values and gradients against the portable path.
+
+It also holds *native kernels*, which portable code asks for by name
+(:func:`ops.dispatch.native`) and replaces its own version with:
+
+- :func:`instance_norm`: instance normalisation as one fused batch norm per example (oneDNN's
+  on a CPU, cuDNN's on a GPU), forward and backward, reading and writing the convolutions'
+  compute dtype with float32 statistics. The portable form (:func:`models.norms.normalize`)
+  is about ten elementwise passes over float32 memory, and in a low precision two more casts:
+  2.3x faster in float32 and 3.5x in bfloat16 here (``docs/profile_train.md``).
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from typing import Any
 
 import tensorflow as tf
 
-__all__ = ["run"]
+__all__ = ["instance_norm", "run"]
 
 
 def _xla(fn: Callable) -> Callable:
@@ -79,3 +88,36 @@ def run(portable: Callable, tensors: tuple[Any, ...], static: tuple[tuple[str, A
     """
     fn = _compiled(portable, static, grads)
     return fn(*(tf.convert_to_tensor(t) for t in tensors))
+
+
+def instance_norm(x: tf.Tensor, beta: Any, epsilon: float) -> tf.Tensor:
+    """Instance norm, ``(x - mean) / sqrt(var + epsilon) + beta`` per example and channel over
+    the spatial axes, as :func:`models.norms.normalize` with those axes (its native kernel).
+
+    Each example is one ``FusedBatchNormV3`` in training mode on a ``[1, S, 1, C]`` view (the
+    split along the batch axis takes no copy; the concatenation of the outputs is one pass),
+    so its statistics and its gradient (``FusedBatchNormGradV3``) come fused from oneDNN or
+    cuDNN, accumulated in float32 whatever the input dtype.
+
+    Args:
+        x: ``[B, S1, ..., Sk, C]`` float32, bfloat16 or float16, with a static batch size B
+            and static spatial and channel sizes.
+        beta: ``[C]`` float32 offset, or None for none.
+        epsilon: added to the biased variance.
+
+    Returns:
+        ``[B, S1, ..., Sk, C]`` in ``x``'s dtype.
+    """
+    shape = x.shape
+    b, c = int(shape[0]), int(shape[-1])
+    spatial = 1
+    for n in shape[1:-1]:
+        spatial *= int(n)
+    scale = tf.ones((c,), tf.float32)
+    offset = tf.zeros((c,), tf.float32) if beta is None else tf.convert_to_tensor(beta)
+    parts = tf.split(tf.reshape(x, (b, spatial, 1, c)), b, axis=0) if b > 1 else [
+        tf.reshape(x, (1, spatial, 1, c))]
+    ys = [tf.compat.v1.nn.fused_batch_norm(p, scale, offset, epsilon=epsilon,
+                                           is_training=True)[0] for p in parts]
+    y = ys[0] if b == 1 else tf.concat(ys, axis=0)
+    return tf.reshape(y, shape)

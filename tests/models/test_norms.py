@@ -157,3 +157,24 @@ def test_normalize_gradient_matches_finite_differences(kind: str) -> None:
         np.testing.assert_allclose(g, r, rtol=1e-3, atol=1e-3)
     value = float(keras.ops.convert_to_numpy(ours(*arrays)))
     assert value == pytest.approx(ref(*[a.astype(np.float64) for a in arrays]), rel=1e-5)
+
+
+@pytest.mark.parametrize("fast", ["1", "0"])
+def test_instance_norm_output_dtype(fast: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """float32 and bfloat16 inputs keep their dtype (a bfloat16 convolution's output is
+    normalised as it is: no cast pass; statistics in float32 either way); float64 arrays are
+    taken as float32. Fused kernel (TensorFlow) and portable path alike."""
+    monkeypatch.setenv("LSM_FAST_OPS", fast)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(2, 4, 5, 3)) * 3 + 100.0
+    layer = InstanceNorm()
+    y32 = to_numpy(layer(x.astype(np.float32)))
+    assert y32.dtype == np.float32
+    np.testing.assert_allclose(y32, _instance_norm_ref(x.astype(np.float32), np.zeros(3)),
+                               atol=1e-3)
+    np.testing.assert_allclose(to_numpy(layer(x)), y32, atol=1e-4)
+    y16 = to_numpy(layer(keras.ops.cast(x, "bfloat16")))
+    assert str(y16.dtype) == "bfloat16"
+    x16 = to_numpy(keras.ops.cast(keras.ops.cast(x, "bfloat16"), "float32"))
+    np.testing.assert_allclose(y16.astype(np.float32), _instance_norm_ref(x16, np.zeros(3)),
+                               atol=0.03)

@@ -35,20 +35,26 @@ def _same_weights(src: keras.layers.Layer, dst: keras.layers.Layer) -> None:
 
 @pytest.mark.parametrize("kind,rank", [("conv", 2), ("deconv", 2), ("sepconv", 2),
                                        ("conv", 3), ("deconv", 3)])
-def test_conv_unit_computes_in_bfloat16_and_returns_float32(kind: str, rank: int) -> None:
+@pytest.mark.parametrize("norm", ["IN", "None"])
+def test_conv_unit_computes_in_bfloat16(kind: str, rank: int, norm: str) -> None:
+    """The convolution runs in bfloat16; a unit with instance norm returns bfloat16 (what the
+    next convolution reads: no cast to float32 and back between them), one without returns
+    float32 (the bias add and what follows: the networks' outputs)."""
     rng = np.random.default_rng(0)
     shape = (2, 8, 8, 6) if rank == 2 else (2, 8, 8, 8, 6)
     x = rng.normal(size=shape).astype(np.float32)
-    ref = ConvUnit(5, 3, kind, rank, 2 if kind != "sepconv" else 1, "IN", name="u")
+    ref = ConvUnit(5, 3, kind, rank, 2 if kind != "sepconv" else 1, norm, name="u")
     ref.build(shape)
     with P.precision("bfloat16"):
-        low = ConvUnit(5, 3, kind, rank, 2 if kind != "sepconv" else 1, "IN", name="u")
+        low = ConvUnit(5, 3, kind, rank, 2 if kind != "sepconv" else 1, norm, name="u")
     low.build(shape)
     _same_weights(ref, low)
     assert low.conv_dtype == "bfloat16" and ref.conv_dtype == "float32"
     assert all(w.dtype == "float32" for w in low.weights)  # master weights stay float32
     y_ref, y_low = to_numpy(ref(x)), to_numpy(low(x))
-    assert y_low.dtype == np.float32
+    assert y_ref.dtype == np.float32
+    assert str(y_low.dtype) == ("float32" if norm == "None" else "bfloat16")
+    y_low = y_low.astype(np.float32)
     err = np.abs(y_low - y_ref).max()
     # bfloat16 has an 8-bit mantissa: differences of order 1e-2 on unit-variance outputs, and
     # not zero (the convolution really ran in bfloat16)
@@ -156,3 +162,35 @@ def test_conv_unit_still_takes_float64_arrays() -> None:
     unit = ConvUnit(4, 3, "conv", 2, 1, "IN", name="u")
     np.testing.assert_allclose(to_numpy(unit(x)), to_numpy(unit(x.astype(np.float32))),
                                rtol=1e-6, atol=1e-6)
+
+
+def test_instance_normed_units_pass_bfloat16_to_each_other_uncast() -> None:
+    """Between two instance-normed units in bfloat16 nothing is cast: the first
+    convolution's output is normalised in bfloat16 (statistics in float32) and read as it is
+    by the second (before, each activation was cast to float32 for the norm and back for the
+    next convolution: two passes over it forward and two backward)."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("inspects a TensorFlow graph")
+    import tensorflow as tf
+
+    with P.precision("bfloat16"):
+        units = [ConvUnit(6, 3, "conv", 3, 1, "IN", name=f"u{i}") for i in range(3)]
+    shape = (2, 6, 6, 6, 6)
+    for u in units:
+        u.build(shape)
+
+    def net(x):
+        for u in units:
+            x = u(x)
+        return x
+
+    spec = tf.TensorSpec(shape, tf.bfloat16)
+    assert _casts_of_shape(net, spec) == []
+
+    def step(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = net(x)
+        return tape.gradient(y, x, output_gradients=tf.ones_like(y))
+
+    assert _casts_of_shape(step, spec) == []

@@ -141,3 +141,89 @@ def test_fast_path_is_the_one_the_ops_take(monkeypatch):
     monkeypatch.setenv("LSM_FAST_OPS", "0")
     unproject(feats, K, E, 4, (64, 64))
     assert len(calls) == 2
+
+
+def _norm_and_grads(fn, x, beta, g):
+    """``[y, dy/dx, dy/dbeta]`` of ``y = fn(x)`` for the output gradient ``g``."""
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = fn(x)
+    return [y, *tape.gradient(y, [x, beta], output_gradients=g)]
+
+
+@pytest.mark.parametrize("shape", [(3, 6, 5, 4), (2, 4, 5, 3, 6), (1, 7, 7, 2)])
+@pytest.mark.parametrize("with_beta", [True, False])
+def test_instance_norm_kernel_equals_portable_with_gradients(shape, with_beta):
+    """The fused instance norm (one fused batch norm per example) against the portable
+    ``normalize`` over the spatial axes, float32: values, input and offset gradients."""
+    import tensorflow as tf
+
+    from models.norms import normalize
+    from ops.tf_kernels import instance_norm
+
+    rng = np.random.default_rng(5)
+    x = tf.constant(rng.normal(1.0, 2.0, size=shape).astype(np.float32))
+    beta = tf.Variable(rng.normal(size=shape[-1]).astype(np.float32))
+    g = tf.constant(rng.normal(size=shape).astype(np.float32))
+    b = beta if with_beta else None
+    axes = list(range(1, len(shape) - 1))
+    fast = _norm_and_grads(lambda t: instance_norm(t, b, 1e-5), x, beta, g)
+    ref = _norm_and_grads(lambda t: normalize(t, axes, 1e-5, beta=b), x, beta, g)
+    assert fast[0].dtype == tf.float32 and fast[0].shape == shape
+    for a, r in zip(fast[:2], ref[:2], strict=True):
+        np.testing.assert_allclose(a.numpy(), r.numpy(), rtol=1e-4, atol=1e-4)
+    if with_beta:
+        np.testing.assert_allclose(fast[2].numpy(), ref[2].numpy(), rtol=1e-4, atol=1e-4)
+    else:
+        assert fast[2] is None and ref[2] is None
+
+
+@pytest.mark.parametrize("low", ["bfloat16", "float16"])
+def test_instance_norm_kernel_keeps_low_precision_with_float32_statistics(low):
+    """A bfloat16 (float16) input gives an output and input gradient of its dtype, equal to
+    the float32 norm of the same values to that dtype's rounding: the statistics are not taken
+    in low precision (a constant offset of 1000 would wipe out every deviation if they
+    were)."""
+    import tensorflow as tf
+
+    from models.norms import normalize
+    from ops.tf_kernels import instance_norm
+
+    rng = np.random.default_rng(6)
+    shape = (2, 16, 16, 3)
+    x16 = tf.cast(rng.normal(size=shape) * 4 + 1000.0, low)
+    beta = tf.Variable(rng.normal(size=3).astype(np.float32))
+    g16 = tf.cast(rng.normal(size=shape), low)
+    fast = _norm_and_grads(lambda t: instance_norm(t, beta, 1e-5), x16, beta, g16)
+    x32, g32 = tf.cast(x16, tf.float32), tf.cast(g16, tf.float32)
+    ref = _norm_and_grads(lambda t: normalize(t, [1, 2], 1e-5, beta=beta), x32, beta, g32)
+    assert fast[0].dtype == low and fast[1].dtype == low
+    for a, r in zip(fast, ref, strict=True):
+        a, r = tf.cast(a, tf.float32).numpy(), r.numpy()
+        np.testing.assert_allclose(a, r, rtol=2e-2, atol=2e-2 * np.abs(r).max())
+    assert np.std(tf.cast(fast[0], tf.float32).numpy()) > 0.9  # normalised, not flattened
+
+
+def test_instance_norm_layer_takes_the_kernel(monkeypatch):
+    """``InstanceNorm`` runs the fused kernel on TensorFlow (one FusedBatchNormV3 per example)
+    and the portable norm with ``LSM_FAST_OPS=0``, to the same values."""
+    import tensorflow as tf
+
+    from models.norms import InstanceNorm
+
+    x = np.random.default_rng(7).normal(size=(2, 5, 6, 3)).astype(np.float32)
+    layer = InstanceNorm()
+    layer.build(x.shape)
+    layer.bias.assign(np.array([0.5, -1.0, 2.0], np.float32))
+
+    def fused_ops():
+        graph = tf.function(layer).get_concrete_function(tf.TensorSpec(x.shape)).graph
+        return [op for op in graph.get_operations() if op.type.startswith("FusedBatchNorm")]
+
+    fast = layer(x).numpy()
+    assert len(fused_ops()) == 2
+    monkeypatch.setenv("LSM_FAST_OPS", "0")
+    assert fused_ops() == []
+    np.testing.assert_allclose(fast, layer(x).numpy(), rtol=1e-5, atol=1e-5)
