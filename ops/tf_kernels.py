@@ -17,7 +17,8 @@ It also holds *native kernels*, which portable code asks for by name
   on a CPU, cuDNN's on a GPU), forward and backward, reading and writing the convolutions'
   compute dtype with float32 statistics. The portable form (:func:`models.norms.normalize`)
   is about ten elementwise passes over float32 memory, and in a low precision two more casts:
-  2.3x faster in float32 and 3.5x in bfloat16 here (``docs/profile_train.md``).
+  2.6-3.0x faster forward + backward in float32 and 3.6-5.1x in bfloat16 on a 2-core CPU
+  (``benchmarks/bm_norms.py``, ``docs/profile_train.md``).
 """
 
 from __future__ import annotations
