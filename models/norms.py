@@ -121,8 +121,8 @@ class InstanceNorm(keras.layers.Layer):
     Input and output: ``[B, S1, ..., Sk, C]`` with k >= 1 spatial axes. Mean and (biased)
     variance are taken per example and channel over the spatial axes ``S1..Sk``. A float32,
     bfloat16 or float16 input gives an output of its dtype, with float32 statistics (the
-    TensorFlow backend runs the fused kernel :func:`ops.tf_kernels.instance_norm`; the others
-    :func:`normalize` in float32).
+    TensorFlow backend runs the fused kernel :func:`ops.tf_kernels.instance_norm` on examples
+    of 128k elements or more; the rest, and the other backends, :func:`normalize` in float32).
 
     Args:
       epsilon: added to the variance (release: 1e-5).
@@ -147,9 +147,10 @@ class InstanceNorm(keras.layers.Layer):
         dtype = keras.backend.standardize_dtype(x.dtype)
         if dtype not in FLOATS:
             x, dtype = ops.cast(x, "float32"), "float32"
-        kernel = native("instance_norm")
-        if kernel is not None and None not in x.shape:
-            return kernel(x, self.bias, self.epsilon)
+        kernel = native("instance_norm")  # None: no kernel, or not worth it at this size
+        y = None if kernel is None or None in x.shape else kernel(x, self.bias, self.epsilon)
+        if y is not None:
+            return y
         axes = list(range(1, len(x.shape) - 1))
         y = normalize(ops.cast(x, "float32"), axes, self.epsilon, beta=self.bias)
         return ops.cast(y, dtype)

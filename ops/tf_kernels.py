@@ -91,7 +91,17 @@ def run(portable: Callable, tensors: tuple[Any, ...], static: tuple[tuple[str, A
     return fn(*(tf.convert_to_tensor(t) for t in tensors))
 
 
-def instance_norm(x: tf.Tensor, beta: Any, epsilon: float) -> tf.Tensor:
+#: Examples of fewer elements than this (``S * C``) are normalised faster by the portable norm:
+#: the fused form costs about 0.13 ms per example whatever its size, and breaks even at 64-128k
+#: elements per example (``docs/profile_train.md``, sixth pass).
+INSTANCE_NORM_MIN_ELEMENTS = 1 << 17
+#: The fused form needs a channel count divisible by this: oneDNN's batch norm vectorises over
+#: channels, and with 8 it was 3.6x slower than the portable norm (16 channels: 3.8x faster).
+INSTANCE_NORM_CHANNEL_MULTIPLE = 16
+
+
+def instance_norm(x: tf.Tensor, beta: Any, epsilon: float,
+                  min_elements: int = INSTANCE_NORM_MIN_ELEMENTS) -> tf.Tensor | None:
     """Instance norm, ``(x - mean) / sqrt(var + epsilon) + beta`` per example and channel over
     the spatial axes, as :func:`models.norms.normalize` with those axes (its native kernel).
 
@@ -108,15 +118,20 @@ def instance_norm(x: tf.Tensor, beta: Any, epsilon: float) -> tf.Tensor:
             and static spatial and channel sizes.
         beta: ``[C]`` float32 offset, or None for none.
         epsilon: added to the biased variance.
+        min_elements: below this many elements per example, return None.
 
     Returns:
-        ``[B, S1, ..., Sk, C]`` in ``x``'s dtype.
+        ``[B, S1, ..., Sk, C]`` in ``x``'s dtype, or None when an example has fewer than
+        ``min_elements`` elements or C is not a multiple of
+        :data:`INSTANCE_NORM_CHANNEL_MULTIPLE` (the caller then runs its portable norm).
     """
     shape = x.shape
     b, c = int(shape[0]), int(shape[-1])
     spatial = 1
     for n in shape[1:-1]:
         spatial *= int(n)
+    if spatial * c < min_elements or c % INSTANCE_NORM_CHANNEL_MULTIPLE:
+        return None
     scale = tf.ones((c,), tf.float32)
     offset = tf.zeros((c,), tf.float32) if beta is None else tf.convert_to_tensor(beta)
     parts = tf.split(tf.reshape(x, (b, spatial, 1, c)), b, axis=0) if b > 1 else [

@@ -153,7 +153,7 @@ def _norm_and_grads(fn, x, beta, g):
     return [y, *tape.gradient(y, [x, beta], output_gradients=g)]
 
 
-@pytest.mark.parametrize("shape", [(3, 6, 5, 4), (2, 4, 5, 3, 6), (1, 7, 7, 2)])
+@pytest.mark.parametrize("shape", [(3, 6, 5, 16), (2, 4, 5, 3, 32), (1, 7, 7, 16)])
 @pytest.mark.parametrize("with_beta", [True, False])
 def test_instance_norm_kernel_equals_portable_with_gradients(shape, with_beta):
     """The fused instance norm (one fused batch norm per example) against the portable
@@ -169,7 +169,7 @@ def test_instance_norm_kernel_equals_portable_with_gradients(shape, with_beta):
     g = tf.constant(rng.normal(size=shape).astype(np.float32))
     b = beta if with_beta else None
     axes = list(range(1, len(shape) - 1))
-    fast = _norm_and_grads(lambda t: instance_norm(t, b, 1e-5), x, beta, g)
+    fast = _norm_and_grads(lambda t: instance_norm(t, b, 1e-5, min_elements=0), x, beta, g)
     ref = _norm_and_grads(lambda t: normalize(t, axes, 1e-5, beta=b), x, beta, g)
     assert fast[0].dtype == tf.float32 and fast[0].shape == shape
     for a, r in zip(fast[:2], ref[:2], strict=True):
@@ -192,11 +192,12 @@ def test_instance_norm_kernel_keeps_low_precision_with_float32_statistics(low):
     from ops.tf_kernels import instance_norm
 
     rng = np.random.default_rng(6)
-    shape = (2, 16, 16, 3)
+    shape = (2, 16, 16, 16)
     x16 = tf.cast(rng.normal(size=shape) * 4 + 1000.0, low)
-    beta = tf.Variable(rng.normal(size=3).astype(np.float32))
+    beta = tf.Variable(rng.normal(size=16).astype(np.float32))
     g16 = tf.cast(rng.normal(size=shape), low)
-    fast = _norm_and_grads(lambda t: instance_norm(t, beta, 1e-5), x16, beta, g16)
+    fast = _norm_and_grads(lambda t: instance_norm(t, beta, 1e-5, min_elements=0), x16, beta,
+                           g16)
     x32, g32 = tf.cast(x16, tf.float32), tf.cast(g16, tf.float32)
     ref = _norm_and_grads(lambda t: normalize(t, [1, 2], 1e-5, beta=beta), x32, beta, g32)
     assert fast[0].dtype == low and fast[1].dtype == low
@@ -208,22 +209,41 @@ def test_instance_norm_kernel_keeps_low_precision_with_float32_statistics(low):
 
 def test_instance_norm_layer_takes_the_kernel(monkeypatch):
     """``InstanceNorm`` runs the fused kernel on TensorFlow (one FusedBatchNormV3 per example)
-    and the portable norm with ``LSM_FAST_OPS=0``, to the same values."""
+    for examples of ``INSTANCE_NORM_MIN_ELEMENTS`` elements or more, and the portable norm for
+    smaller ones and with ``LSM_FAST_OPS=0``, to the same values."""
     import tensorflow as tf
 
     from models.norms import InstanceNorm
+    from ops.tf_kernels import INSTANCE_NORM_MIN_ELEMENTS
 
-    x = np.random.default_rng(7).normal(size=(2, 5, 6, 3)).astype(np.float32)
+    rng = np.random.default_rng(7)
     layer = InstanceNorm()
-    layer.build(x.shape)
-    layer.bias.assign(np.array([0.5, -1.0, 2.0], np.float32))
+    layer.build((None, 64, 64, 32))
+    layer.bias.assign(rng.normal(size=32).astype(np.float32))
 
-    def fused_ops():
-        graph = tf.function(layer).get_concrete_function(tf.TensorSpec(x.shape)).graph
+    def fused_ops(shape):
+        graph = tf.function(layer).get_concrete_function(tf.TensorSpec(shape)).graph
         return [op for op in graph.get_operations() if op.type.startswith("FusedBatchNorm")]
 
+    big, small = (2, 64, 64, 32), (2, 32, 32, 32)
+    assert 64 * 64 * 32 >= INSTANCE_NORM_MIN_ELEMENTS > 32 * 32 * 32
+    x = rng.normal(size=big).astype(np.float32)
     fast = layer(x).numpy()
-    assert len(fused_ops()) == 2
+    assert len(fused_ops(big)) == 2 and fused_ops(small) == []
     monkeypatch.setenv("LSM_FAST_OPS", "0")
-    assert fused_ops() == []
-    np.testing.assert_allclose(fast, layer(x).numpy(), rtol=1e-5, atol=1e-5)
+    assert fused_ops(big) == []
+    np.testing.assert_allclose(fast, layer(x).numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_instance_norm_kernel_declines_where_the_portable_norm_is_faster():
+    """Small examples, and channel counts oneDNN's batch norm handles slowly, get None (the
+    layer then runs the portable norm)."""
+    import tensorflow as tf
+
+    from ops.tf_kernels import INSTANCE_NORM_MIN_ELEMENTS, instance_norm
+
+    assert INSTANCE_NORM_MIN_ELEMENTS == 1 << 17
+    assert instance_norm(tf.zeros((2, 64, 64, 32)), None, 1e-5) is not None  # 2^17 each
+    assert instance_norm(tf.zeros((2, 32, 64, 32)), None, 1e-5) is None  # 2^16 each
+    assert instance_norm(tf.zeros((2, 128, 128, 8)), None, 1e-5) is None  # 8 channels
+    assert instance_norm(tf.zeros((2, 4, 4, 8)), None, 1e-5, min_elements=0) is None
