@@ -10,7 +10,9 @@ What low precision means here (``--precision bfloat16|float16``):
   output stays in the compute dtype, the norm takes its statistics in float32 and returns
   the compute dtype, which the next unit's ReLU and convolution read as it is. The values
   are those of casting the float32 norm's output for the next convolution (the convolution's
-  output was low precision already), without the two casts and the float32 passes between;
+  output was low precision already), without the two casts and the float32 passes between
+  (TensorFlow's fused kernel, :func:`ops.tf_kernels.instance_norm`, at the release sizes; the
+  portable norm casts to float32 and back inside);
 * everything else stays float32: the weights (the "master" copy Adam updates), batch and
   layer norm, the GRU's gating, the unprojection and projection gathers, the losses and the
   metrics. A low-precision model has the same variables, and reads and writes the same
