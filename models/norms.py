@@ -25,10 +25,10 @@ from typing import Any
 import keras
 from keras import ops
 
+from models.precision import PRECISIONS
 from ops.dispatch import native
 
 NORMS = ("IN", "BN", "None")
-FLOATS = ("float32", "bfloat16", "float16")
 
 
 def normalize(x: Any, axes: list[int], epsilon: float, gamma: Any = None, beta: Any = None
@@ -121,8 +121,9 @@ class InstanceNorm(keras.layers.Layer):
     Input and output: ``[B, S1, ..., Sk, C]`` with k >= 1 spatial axes. Mean and (biased)
     variance are taken per example and channel over the spatial axes ``S1..Sk``. A float32,
     bfloat16 or float16 input gives an output of its dtype, with float32 statistics (the
-    TensorFlow backend runs the fused kernel :func:`ops.tf_kernels.instance_norm` on examples
-    of 128k elements or more; the rest, and the other backends, :func:`normalize` in float32).
+    TensorFlow backend runs the fused kernel :func:`ops.tf_kernels.instance_norm` where it
+    pays: examples of 2^17 elements or more, channels a multiple of 16; elsewhere, and on the
+    other backends, :func:`normalize` runs in float32).
 
     Args:
       epsilon: added to the variance (release: 1e-5).
@@ -145,7 +146,7 @@ class InstanceNorm(keras.layers.Layer):
         or float16 (statistics in float32), else in float32."""
         x = ops.convert_to_tensor(x)
         dtype = keras.backend.standardize_dtype(x.dtype)
-        if dtype not in FLOATS:
+        if dtype not in PRECISIONS:
             x, dtype = ops.cast(x, "float32"), "float32"
         kernel = native("instance_norm")  # None: no kernel, or not worth it at this size
         y = None if kernel is None or None in x.shape else kernel(x, self.bias, self.epsilon)

@@ -17,13 +17,14 @@ It also holds *native kernels*, which portable code asks for by name
   on a CPU, cuDNN's on a GPU), forward and backward, reading and writing the convolutions'
   compute dtype with float32 statistics. The portable form (:func:`models.norms.normalize`)
   is about ten elementwise passes over float32 memory, and in a low precision two more casts:
-  2.6-3.0x faster forward + backward in float32 and 3.6-5.1x in bfloat16 on a 2-core CPU
+  2.5-3.0x faster forward + backward in float32 and 3.6-5.5x in bfloat16 on a 2-core CPU
   (``benchmarks/bm_norms.py``, ``docs/profile_train.md``).
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -127,19 +128,15 @@ def instance_norm(x: tf.Tensor, beta: Any, epsilon: float,
     """
     shape = x.shape
     b, c = int(shape[0]), int(shape[-1])
-    spatial = 1
-    for n in shape[1:-1]:
-        spatial *= int(n)
+    spatial = math.prod(int(n) for n in shape[1:-1])
     if spatial * c < min_elements or c % INSTANCE_NORM_CHANNEL_MULTIPLE:
         return None
     scale = tf.ones((c,), tf.float32)
     offset = tf.zeros((c,), tf.float32) if beta is None else tf.convert_to_tensor(beta)
-    parts = tf.split(tf.reshape(x, (b, spatial, 1, c)), b, axis=0) if b > 1 else [
-        tf.reshape(x, (1, spatial, 1, c))]
+    parts = tf.split(tf.reshape(x, (b, spatial, 1, c)), b, axis=0)
     ys = []
     for p in parts:
         with tf.control_dependencies(ys[-1:]):
             ys.append(tf.compat.v1.nn.fused_batch_norm(p, scale, offset, epsilon=epsilon,
                                                        is_training=True)[0])
-    y = ys[0] if b == 1 else tf.concat(ys, axis=0)
-    return tf.reshape(y, shape)
+    return tf.reshape(tf.concat(ys, axis=0), shape)
