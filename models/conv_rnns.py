@@ -27,9 +27,14 @@ decomposition for JAX on CPU), in the precision of :mod:`models.precision`. Each
 a concatenation ``[x, h] * W`` is computed as ``x * W_x + h * W_h`` (the same linear map):
 :func:`fuse_views` convolves each view's input apart from the recurrence (``project_inputs``)
 and each step adds the state's share (``step``), which is skipped while the state is zero.
-Both cells start from zero state. :func:`fuse_views` (views-first ``[V*B, ...]`` grids, as
-the LSM trunk holds them) and :func:`run_over_views` (``[B, V, ...]``) unroll a cell over the
-views and return the output after every view, so step k depends on views 0..k only.
+From the zero state a cell also leaves out the gate that only multiplies the state (the
+GRU's reset gate ``r``, since ``r h = 0``; the LSTM's forget gate ``f``, since ``m f = 0``):
+its input channels are not convolved for the first view, forward or backward, which is the
+same result (they would get a zero gradient; a third of the GRU's first projection is
+saved). Both cells start from zero state. :func:`fuse_views` (views-first ``[V*B, ...]``
+grids, as the LSM trunk holds them) and :func:`run_over_views` (``[B, V, ...]``) unroll a
+cell over the views and return the output after every view, so step k depends on views 0..k
+only.
 """
 
 from __future__ import annotations
@@ -128,14 +133,19 @@ class SplitConv3D(keras.layers.Layer):
     def call(self, x: Any) -> list[Any]:
         return self.finish(lowp(conv3d, x, self.kernel, self.conv_dtype))
 
-    def finish(self, y: Any) -> list[Any]:
+    def finish(self, y: Any, groups: tuple[int, ...] | None = None) -> list[Any]:
         """The bias or layer norms applied to a convolution output ``y``
-        ``[B, D, H, W, splits * F]``: the list of ``splits`` groups ``[B, D, H, W, F]``."""
+        ``[B, D, H, W, G * F]`` that holds the output groups ``groups`` (indices into the
+        ``splits`` groups, in order; default all of them, ``G = splits``): the list of the
+        ``G`` groups ``[B, D, H, W, F]``, each with its own norm or bias."""
+        groups = tuple(range(self.splits)) if groups is None else tuple(groups)
         if not self.layer_norm:
-            y = y + self.bias
-        parts = ops.split(y, self.splits, axis=-1)
+            f = self.filters
+            y = y + (self.bias if len(groups) == self.splits else ops.concatenate(
+                [self.bias[i * f:(i + 1) * f] for i in groups], axis=0))
+        parts = ops.split(y, len(groups), axis=-1)
         if self.layer_norm:
-            parts = [norm(p) for norm, p in zip(self.norms, parts, strict=True)]
+            parts = [self.norms[i](p) for i, p in zip(groups, parts, strict=True)]
         return list(parts)
 
     def get_config(self) -> dict[str, Any]:
@@ -192,10 +202,13 @@ class ConvGRU3D(keras.layers.Layer):
         """Zero state ``[B, D, H, W, F]`` for an input ``x`` ``[B, D, H, W, C]``."""
         return ops.repeat(ops.zeros_like(ops.stop_gradient(x[..., :1])), self.filters, axis=-1)
 
-    def input_kernel(self) -> Any:
-        """``[W_gates | W_out]`` restricted to the input channels: ``[k, k, k, C, 3F]``."""
+    def input_kernel(self, zero_state: bool = False) -> Any:
+        """``[W_gates | W_out]`` restricted to the input channels: ``[k, k, k, C, 3F]``
+        (reset, update, candidate); with ``zero_state`` without the reset gate's outputs,
+        ``[k, k, k, C, 2F]`` (what :meth:`step` reads from the zero state)."""
         c = self.gates.kernel.shape[-2] - self.filters
-        return ops.concatenate([self.gates.kernel[..., :c, :],
+        first = self.filters if zero_state else 0
+        return ops.concatenate([self.gates.kernel[..., :c, first:],
                                 self.candidate.kernel[..., :c, :]], axis=-1)
 
     def project_inputs(self, x: Any, constant: Any = None, kernel: Any = None) -> Any:
@@ -210,19 +223,27 @@ class ConvGRU3D(keras.layers.Layer):
 
     def step(self, xw: Any, h: Any, zero_state: bool = False) -> tuple[Any, Any]:
         """One update from the projected input ``xw`` (:meth:`project_inputs`) and state ``h``
-        ``[B, D, H, W, F]``; ``zero_state`` says ``h`` is all zeros, whose convolutions are
-        then skipped (they add nothing). Returns ``(h', h')``."""
+        ``[B, D, H, W, F]``. Returns ``(h', h')``.
+
+        ``zero_state`` says ``h`` is all zeros: ``xw`` then holds only the update gate's and
+        the candidate's channels (``[..., 2F]``, projected with ``input_kernel(zero_state=
+        True)``), the state's convolutions and the reset gate are skipped (they add nothing)
+        and ``h' = (1 - u) tanh(c)``."""
         f = self.filters
+        if zero_state:
+            u, c = ops.split(xw, 2, axis=-1)
+            (u,) = self.gates.finish(u, groups=(1,))
+            (c,) = self.candidate.finish(c)
+            h_new = (1.0 - ops.sigmoid(u)) * ops.tanh(c)
+            return h_new, h_new
         g, c = ops.split(xw, [2 * f], axis=-1)  # split, not slices: one concat as gradient
-        if not zero_state:
-            g = g + lowp(conv3d, h, self.gates.kernel[..., -f:, :], self.gates.conv_dtype)
+        g = g + lowp(conv3d, h, self.gates.kernel[..., -f:, :], self.gates.conv_dtype)
         r, u = self.gates.finish(g)
         r, u = ops.sigmoid(r), ops.sigmoid(u)
-        if not zero_state:
-            c = c + lowp(conv3d, r * h, self.candidate.kernel[..., -f:, :],
-                         self.candidate.conv_dtype)
+        c = c + lowp(conv3d, r * h, self.candidate.kernel[..., -f:, :], self.candidate.conv_dtype)
         (c,) = self.candidate.finish(c)
-        h_new = u * h + (1.0 - u) * ops.tanh(c)
+        t = ops.tanh(c)
+        h_new = t + u * (h - t)  # u h + (1 - u) t in fewer passes (forward and backward)
         return h_new, h_new
 
     def call(self, x: Any, state: Any) -> tuple[Any, Any]:
@@ -284,9 +305,15 @@ class ConvLSTM3D(keras.layers.Layer):
         z = ops.repeat(ops.zeros_like(ops.stop_gradient(x[..., :1])), self.filters, axis=-1)
         return z, z
 
-    def input_kernel(self) -> Any:
-        """The kernel restricted to the input channels: ``[k, k, k, C, 4F]``."""
-        return self.kernel[..., :self.kernel.shape[-2] - self.filters, :]
+    def input_kernel(self, zero_state: bool = False) -> Any:
+        """The kernel restricted to the input channels: ``[k, k, k, C, 4F]`` (j, i, f, o);
+        with ``zero_state`` without the forget gate's outputs, ``[k, k, k, C, 3F]`` (j, i, o:
+        what :meth:`step` reads from the zero state)."""
+        k = self.kernel[..., :self.kernel.shape[-2] - self.filters, :]
+        if not zero_state:
+            return k
+        f = self.filters
+        return ops.concatenate([k[..., :2 * f], k[..., 3 * f:]], axis=-1)
 
     def project_inputs(self, x: Any, constant: Any = None, kernel: Any = None) -> Any:
         """The input's share of the four pre-activations, ``[N, D, H, W, C]`` ->
@@ -297,17 +324,30 @@ class ConvLSTM3D(keras.layers.Layer):
     def step(self, xw: Any, state: tuple[Any, Any], zero_state: bool = False
              ) -> tuple[Any, tuple[Any, Any]]:
         """One update from the projected input ``xw`` (:meth:`project_inputs`) and the state
-        ``(m, h)``; ``zero_state`` skips the state's convolution (the state is all zeros)."""
+        ``(m, h)``.
+
+        ``zero_state`` says the state is all zeros: ``xw`` then holds only the j, i and o
+        channels (``[..., 3F]``, projected with ``input_kernel(zero_state=True)``), the
+        state's convolution and the forget gate are skipped (they add nothing) and
+        ``m' = sigmoid(i) tanh(j)`` (then LN)."""
         m, h = state
         y = xw
+        groups = (0, 1, 3) if zero_state else (0, 1, 2, 3)
         if not zero_state:
             y = y + lowp(conv3d, h, self.kernel[..., -self.filters :, :], self.conv_dtype)
         if not self.layer_norm:
-            y = y + self.bias
-        j, i, f, o = ops.split(y, 4, axis=-1)
+            n = self.filters
+            y = y + (ops.concatenate([self.bias[g * n:(g + 1) * n] for g in groups], axis=0)
+                     if zero_state else self.bias)
+        parts = ops.split(y, len(groups), axis=-1)
         if self.layer_norm:
-            j, i, f, o = (norm(t) for norm, t in zip(self.norms[:4], (j, i, f, o), strict=True))
-        m_new = m * ops.sigmoid(f + self.forget_bias) + ops.sigmoid(i) * ops.tanh(j)
+            parts = [self.norms[n](t) for n, t in zip(groups, parts, strict=True)]
+        if zero_state:
+            j, i, o = parts
+            m_new = ops.sigmoid(i) * ops.tanh(j)
+        else:
+            j, i, f, o = parts
+            m_new = m * ops.sigmoid(f + self.forget_bias) + ops.sigmoid(i) * ops.tanh(j)
         if self.layer_norm:
             m_new = self.norms[4](m_new)
         h_new = ops.tanh(m_new) * ops.sigmoid(o)
@@ -351,14 +391,18 @@ def fuse_views(cell: ConvGRU3D | ConvLSTM3D, x: Any, views: int, constant: Any =
     # first, each view's slice and the stack of the outputs are contiguous, and so are their
     # gradients (slicing the view axis of [B, V, ...] cost more than the GRU's elementwise
     # maths on a CPU).
+    # From the zero state the first view is projected without the gate that only multiplies
+    # the state (module docstring): a third of that view's projection (GRU) is not computed.
     xs = ops.split(x, views, axis=0)
     cs = [None] * views if constant is None else ops.split(constant, views, axis=0)
     kernel = cell.input_kernel()  # sliced once, shared by the views' projections
-    xw = [cell.project_inputs(a, b, kernel) for a, b in zip(xs, cs, strict=True)]
-    state = cell.initial_state(xw[0]) if initial_state is None else initial_state
+    zero = initial_state is None
+    xw = [cell.project_inputs(a, b, cell.input_kernel(zero_state=True) if zero and v == 0
+                              else kernel) for v, (a, b) in enumerate(zip(xs, cs, strict=True))]
+    state = cell.initial_state(xw[0]) if zero else initial_state
     outputs = []
     for v in range(views):
-        out, state = cell.step(xw[v], state, zero_state=initial_state is None and v == 0)
+        out, state = cell.step(xw[v], state, zero_state=zero and v == 0)
         outputs.append(out)
     return ops.concatenate(outputs, axis=0)
 

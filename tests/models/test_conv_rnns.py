@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import keras
 import numpy as np
 import pytest
 
 from models.conv_rnns import ConvGRU3D, ConvLSTM3D, ConvRNN3D, run_over_views
-from tests.models._helpers import run, to_numpy
+from tests.models._helpers import loss_and_grads, run, to_numpy
 
 
 def _conv3d_same(x: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -130,6 +133,52 @@ def test_run_over_views_matches_step_loop(rnn: str) -> None:
         y, state = layer.cell(seq[:, v], state)
         np.testing.assert_allclose(out[:, v], to_numpy(y), atol=1e-5)
     np.testing.assert_allclose(to_numpy(run_over_views(layer.cell, seq)), out, atol=1e-6)
+
+
+class _StepLoop(keras.layers.Layer):
+    """The views one ``cell(x, state)`` call at a time from an explicit zero state: every
+    gate and state convolution computed, as the release does."""
+
+    def __init__(self, cell: ConvGRU3D | ConvLSTM3D) -> None:
+        super().__init__()
+        self.cell = cell
+
+    def call(self, seq: Any) -> Any:
+        state = self.cell.initial_state(seq[:, 0])
+        outs = []
+        for v in range(seq.shape[1]):
+            y, state = self.cell(seq[:, v], state)
+            outs.append(y)
+        return keras.ops.stack(outs, axis=1)
+
+
+@pytest.mark.parametrize("layer_norm", [True, False])
+@pytest.mark.parametrize("rnn", ["gru", "lstm"])
+def test_zero_state_shortcut_keeps_values_and_gradients(rnn: str, layer_norm: bool) -> None:
+    """From the zero state ``run_over_views`` skips the state's convolutions and the gate that
+    only multiplies the state (GRU reset, LSTM forget) for the first view; its outputs and the
+    gradients of every weight (the skipped gate's too, which get theirs from later views)
+    equal the full step loop's."""
+    rng = np.random.default_rng(4)
+    layer = ConvRNN3D(rnn, filters=3, layer_norm=layer_norm)
+    seq = rng.normal(size=(2, 3, 3, 3, 3, 2)).astype(np.float32)
+    run(layer, seq)
+    _randomise(layer.cell, rng)
+    weight = keras.ops.convert_to_tensor(rng.normal(size=(2, 3, 3, 3, 3, 3)).astype(np.float32))
+
+    def loss_fn(out: Any) -> Any:
+        return keras.ops.sum(out * weight)
+
+    loop = _StepLoop(layer.cell)
+    np.testing.assert_allclose(to_numpy(run(layer, seq)), to_numpy(loop(seq)), atol=1e-5)
+    loss, grads = loss_and_grads(layer, seq, loss_fn)
+    loss_ref, grads_ref = loss_and_grads(loop, seq, loss_fn)
+    assert [v.path for v in layer.trainable_variables] == [v.path for v in loop.trainable_variables]
+    np.testing.assert_allclose(loss, loss_ref, rtol=1e-5)
+    for v, g, r in zip(layer.trainable_variables, grads, grads_ref, strict=True):
+        assert g is not None and r is not None, v.path
+        np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4, err_msg=v.path)
+        assert np.abs(r).max() > 0, v.path
 
 
 def test_run_over_views_is_causal_and_starts_from_zero() -> None:
