@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import multiprocessing as mp
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -37,6 +36,7 @@ from tabulate import tabulate
 from tqdm import tqdm
 
 from data import io
+from data.build import worker_context
 from data.layout import IM_SIZE, N_VIEWS, VOXEL_SIZES, DataLayout, class_name
 from geometry.depth import foreground
 from geometry.grid import GRID_RANGE, cell_centres
@@ -299,7 +299,7 @@ def check_root(root: Path, split_file: Path | None = None, max_models: int | Non
         if max_models and len(ids) > max_models:
             ids = [ids[i] for i in np.linspace(0, len(ids) - 1, max_models).round().astype(int)]
         todo += [(str(root), s, m, views) for m in ids]
-    with mp.get_context("fork").Pool(workers) as pool:
+    with worker_context().Pool(workers) as pool:
         reports = list(tqdm(pool.imap(_check, todo, chunksize=4), total=len(todo),
                             desc=f"checking {root}", unit="model", disable=not progress))
     rows = []

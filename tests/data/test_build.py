@@ -433,3 +433,15 @@ def test_meshes_added_to_a_synthetic_root(tmp_path, caplog):
     assert build.main(argv) == 0  # the synthetic build still accepts the root
     reports, _ = check_root(root, root / "splits.json", progress=False, workers=1)
     assert len(reports) == 6 and not [r.errors for r in reports if r.errors]
+
+
+def test_worker_pools_start_without_the_parents_tensorflow() -> None:
+    """The builder's and checker's pool workers are fresh interpreters: forked ones inherited a
+    TensorFlow parent's thread pools and could hang for ever in their destructors (seen in a
+    ``make test`` run: both workers of the tiny dataset's build blocked in
+    ``tensorflow::data::UnboundedThreadPool``)."""
+    import tensorflow as tf
+
+    assert sum(int(v) for v in tf.data.Dataset.range(3).map(lambda v: v + 1)) == 6  # TF runs
+    with build.worker_context().Pool(1) as pool:
+        assert pool.apply(eval, ("'tensorflow' in __import__('sys').modules",)) is False
