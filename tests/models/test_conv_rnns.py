@@ -135,15 +135,18 @@ def test_run_over_views_matches_step_loop(rnn: str) -> None:
     np.testing.assert_allclose(to_numpy(run_over_views(layer.cell, seq)), out, atol=1e-6)
 
 
-class _StepLoop(keras.layers.Layer):
-    """The views one ``cell(x, state)`` call at a time from an explicit zero state: every
-    gate and state convolution computed, as the release does."""
+class _Views(keras.layers.Layer):
+    """A cell over the views of ``[B, V, ...]``: :func:`run_over_views` (``loop=False``), or one
+    ``cell(x, state)`` call at a time from an explicit zero state (``loop=True``: every gate
+    and state convolution computed, as the release does)."""
 
-    def __init__(self, cell: ConvGRU3D | ConvLSTM3D) -> None:
+    def __init__(self, cell: ConvGRU3D | ConvLSTM3D, loop: bool) -> None:
         super().__init__()
-        self.cell = cell
+        self.cell, self.loop = cell, loop
 
-    def call(self, seq: Any) -> Any:
+    def call(self, seq: Any, training: bool | None = None) -> Any:
+        if not self.loop:
+            return run_over_views(self.cell, seq)
         state = self.cell.initial_state(seq[:, 0])
         outs = []
         for v in range(seq.shape[1]):
@@ -169,13 +172,13 @@ def test_zero_state_shortcut_keeps_values_and_gradients(rnn: str, layer_norm: bo
     def loss_fn(out: Any) -> Any:
         return keras.ops.sum(out * weight)
 
-    loop = _StepLoop(layer.cell)
-    np.testing.assert_allclose(to_numpy(run(layer, seq)), to_numpy(loop(seq)), atol=1e-5)
-    loss, grads = loss_and_grads(layer, seq, loss_fn)
+    fast, loop = _Views(layer.cell, loop=False), _Views(layer.cell, loop=True)
+    np.testing.assert_allclose(to_numpy(run(fast, seq)), to_numpy(run(loop, seq)), atol=1e-5)
+    loss, grads = loss_and_grads(fast, seq, loss_fn)
     loss_ref, grads_ref = loss_and_grads(loop, seq, loss_fn)
-    assert [v.path for v in layer.trainable_variables] == [v.path for v in loop.trainable_variables]
+    assert [v.path for v in fast.trainable_variables] == [v.path for v in loop.trainable_variables]
     np.testing.assert_allclose(loss, loss_ref, rtol=1e-5)
-    for v, g, r in zip(layer.trainable_variables, grads, grads_ref, strict=True):
+    for v, g, r in zip(fast.trainable_variables, grads, grads_ref, strict=True):
         assert g is not None and r is not None, v.path
         np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-4, err_msg=v.path)
         assert np.abs(r).max() > 0, v.path
