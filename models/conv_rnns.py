@@ -82,6 +82,23 @@ def project_input_channels(x: Any, constant: Any, kernel: Any, dtype: str) -> An
     return out + conv3d(ops.stop_gradient(ops.cast(constant, "float32")), kernel[..., c:, :])
 
 
+def finish_groups(y: Any, groups: tuple[int, ...], filters: int, norms: list[Any],
+                  bias: Any) -> list[Any]:
+    """Per-group layer norms or bias applied to ``y`` ``[B, D, H, W, G * F]``, which holds the
+    output groups ``groups`` (indices in order, ``G = len(groups)``, ``F = filters``) of a
+    convolution whose every output group has its own norm (``norms``, indexed by group) or,
+    when ``norms`` is empty, whose outputs have the bias ``bias`` ``[n * F]`` (n groups in
+    all). Returns the list of the ``G`` groups ``[B, D, H, W, F]``."""
+    if not norms:
+        every = groups == tuple(range(int(bias.shape[0]) // filters))
+        y = y + (bias if every else ops.concatenate(
+            [bias[i * filters:(i + 1) * filters] for i in groups], axis=0))
+    parts = ops.split(y, len(groups), axis=-1)
+    if norms:
+        parts = [norms[i](p) for i, p in zip(groups, parts, strict=True)]
+    return list(parts)
+
+
 class SplitConv3D(keras.layers.Layer):
     """A bias-free 3D conv whose output is split into ``splits`` groups, each layer-normed.
 
@@ -139,14 +156,8 @@ class SplitConv3D(keras.layers.Layer):
         ``splits`` groups, in order; default all of them, ``G = splits``): the list of the
         ``G`` groups ``[B, D, H, W, F]``, each with its own norm or bias."""
         groups = tuple(range(self.splits)) if groups is None else tuple(groups)
-        if not self.layer_norm:
-            f = self.filters
-            y = y + (self.bias if len(groups) == self.splits else ops.concatenate(
-                [self.bias[i * f:(i + 1) * f] for i in groups], axis=0))
-        parts = ops.split(y, len(groups), axis=-1)
-        if self.layer_norm:
-            parts = [self.norms[i](p) for i, p in zip(groups, parts, strict=True)]
-        return list(parts)
+        return finish_groups(y, groups, self.filters, self.norms,
+                             None if self.layer_norm else self.bias)
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -310,7 +321,7 @@ class ConvLSTM3D(keras.layers.Layer):
         z = ops.repeat(ops.zeros_like(ops.stop_gradient(x[..., :1])), self.filters, axis=-1)
         return z, z
 
-    def input_kernel(self, zero_state: bool = False) -> Any:
+    def input_kernel(self, zero_state: bool = False) -> tuple[Any, ...]:
         """The kernel restricted to the input channels, ``([k, k, k, C, 4F],)`` (j, i, f, o);
         with ``zero_state`` without the forget gate's outputs, ``([k, k, k, C, 3F],)`` (j, i,
         o: what :meth:`step` reads from the zero state)."""
@@ -341,13 +352,8 @@ class ConvLSTM3D(keras.layers.Layer):
         groups = (0, 1, 3) if zero_state else (0, 1, 2, 3)
         if not zero_state:
             y = y + lowp(conv3d, h, self.kernel[..., -self.filters :, :], self.conv_dtype)
-        if not self.layer_norm:
-            n = self.filters
-            y = y + (ops.concatenate([self.bias[g * n:(g + 1) * n] for g in groups], axis=0)
-                     if zero_state else self.bias)
-        parts = ops.split(y, len(groups), axis=-1)
-        if self.layer_norm:
-            parts = [self.norms[n](t) for n, t in zip(groups, parts, strict=True)]
+        parts = finish_groups(y, groups, self.filters, self.norms[:4],
+                              None if self.layer_norm else self.bias)
         if zero_state:
             j, i, o = parts
             m_new = ops.sigmoid(i) * ops.tanh(j)
