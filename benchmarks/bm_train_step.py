@@ -278,7 +278,10 @@ def _legacy(a: argparse.Namespace) -> None:
 
 def _backend_env(backend: str) -> dict:
     """The environment of a child process of ours that runs under Keras backend ``backend``."""
-    env = dict(os.environ, KERAS_BACKEND=backend)
+    from training.host_memory import environment
+
+    # as the training scripts run (JAX on a CPU: huge pages for its buffers)
+    env = environment(dict(os.environ, KERAS_BACKEND=backend))
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     return env
 
@@ -393,6 +396,11 @@ def _header(
         f"{a.rounds} round(s), original then ours; random inputs; "
         "ratio = original s / ours s (above 1: ours faster)",
     ]
+    tunables = {b: _backend_env(b).get("GLIBC_TUNABLES") for b in a.backends}
+    if any(tunables.values()):
+        lines.append("ours' environment: " + "; ".join(
+            f"{b}: GLIBC_TUNABLES={t}" for b, t in tunables.items() if t)
+            + " (training/host_memory.py, as the training scripts set it)")
     if a.set:
         lines.append("ours with overrides: " + " ".join(a.set))
     return lines

@@ -140,13 +140,21 @@ def time_one(case, mode: str, which: str, repeats: int, warmup: int = 0) -> dict
 
 
 def run_all(script: str, backends, repeats: int, extra=()) -> list[list]:
-    """Run every (backend, mode, pass) of ``script`` in its own subprocess; table rows."""
+    """Run every (backend, mode, pass) of ``script`` in its own subprocess; table rows.
+
+    Each subprocess gets the environment the training scripts would run in
+    (:func:`training.host_memory.environment`: JAX on a CPU with huge pages for its buffers).
+    """
+    sys.path.insert(0, ROOT)
+    from training.host_memory import environment
+
     rows = []
     for backend in backends:
         for mode in MODES[backend]:
             res = {}
             for which in ("fwd", "fwdbwd"):
-                env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+                env = environment(dict(os.environ, KERAS_BACKEND=backend,
+                                       TF_CPP_MIN_LOG_LEVEL="3"))
                 cmd = [sys.executable, script, "--single", mode, which, "--repeats", str(repeats)]
                 out = subprocess.run(
                     [*cmd, *extra], env=env, cwd=ROOT, capture_output=True, text=True
@@ -209,7 +217,13 @@ def main(case, title: str, argv=None, passthrough: tuple[str, ...] = ()) -> None
     backends = args.backends or [os.environ.get("KERAS_BACKEND", "tensorflow")]
     extra = ["--warmup", str(args.warmup), *passthrough]
     rows = run_all(os.path.abspath(sys.argv[0]), backends, args.repeats, extra)
-    print(f"\n{title}\nmachine: {machine()}\n")
+    from training.host_memory import environment
+
+    tunables = {b: environment(dict(os.environ, KERAS_BACKEND=b)).get("GLIBC_TUNABLES")
+                for b in backends}
+    notes = "".join(f"\n{b}: GLIBC_TUNABLES={t} (training/host_memory.py)"
+                    for b, t in tunables.items() if t)
+    print(f"\n{title}\nmachine: {machine()}{notes}\n")
     print(tabulate(rows, headers=HEADERS, tablefmt="github"))
 
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from data.io import DataError, read_json, write_json
 from training.config import Args, ConfigError, load_args, parse_cli, schema
+from training.host_memory import restart_with_huge_pages
 from training.quiet import quiet_tensorflow_import
 from training.runs import (
     CheckpointError,
@@ -412,6 +413,7 @@ def run_script(kind: str, what: str) -> None:
     error that reaches this far (a full disk while writing results, a folder without write
     permission) is one error line naming the path, not a traceback."""
     fn = {"train": train_main, "val": val_main, "test": test_main}[what]
+    restart_with_huge_pages()  # JAX on a CPU: once, before anything runs (training/host_memory)
     try:
         code = fn(kind)
     except OSError as e:
