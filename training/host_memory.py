@@ -38,7 +38,8 @@ log = logging.getLogger("lsm")
 TUNABLE = "glibc.malloc.hugetlb=1"
 #: Set in the restarted process, so that it never restarts again.
 RESTARTED = "LSM_HUGE_PAGES_RESTARTED"
-_GPU_PLUGIN = re.compile(r"^jax[-_](cuda\d*|rocm\d*)[-_]?(plugin|pjrt)", re.IGNORECASE)
+#: Distributions that let JAX run on an accelerator (CUDA or ROCm plugins, TPU's runtime).
+_ACCELERATOR = re.compile(r"^(jax[-_](cuda|rocm)\d*[-_](plugin|pjrt)|libtpu)", re.IGNORECASE)
 
 
 def keras_backend(environ: Mapping[str, str] = os.environ) -> str:
@@ -56,19 +57,26 @@ def keras_backend(environ: Mapping[str, str] = os.environ) -> str:
 
 def _jax_on_cpu(environ: Mapping[str, str]) -> bool:
     """Whether JAX will run on the CPU: ``JAX_PLATFORMS`` names only ``cpu``, or it is unset
-    and no JAX GPU plugin (``jax-cuda*-plugin``, ``jax-rocm*-plugin``) is installed."""
+    and nothing that gives JAX an accelerator (``jax-cuda*-plugin``, ``jax-rocm*-plugin``,
+    ``libtpu``) is installed."""
     platforms = environ.get("JAX_PLATFORMS", "").strip()
     if platforms:
         return {p.strip() for p in platforms.split(",")} == {"cpu"}
-    return not any(_GPU_PLUGIN.match(d.metadata.get("Name") or "")
+    return not any(_ACCELERATOR.match(d.metadata.get("Name") or "")
                    for d in importlib.metadata.distributions())
 
 
 def wanted(environ: Mapping[str, str] = os.environ) -> bool:
     """Whether a process started with ``environ`` should run with :data:`TUNABLE`: on Linux
     with glibc, ``LSM_HUGE_PAGES`` not ``0``, and either ``LSM_HUGE_PAGES=1`` or JAX on a CPU
-    (module docstring)."""
-    choice = environ.get("LSM_HUGE_PAGES", "auto")
+    (module docstring).
+
+    Raises:
+        SystemExit: naming ``LSM_HUGE_PAGES`` when it is not ``0``, ``1`` or ``auto``.
+    """
+    choice = environ.get("LSM_HUGE_PAGES", "auto").strip().lower() or "auto"
+    if choice not in ("0", "1", "auto"):
+        raise SystemExit(f"LSM_HUGE_PAGES must be 0, 1 or auto, got {choice!r}")
     if choice == "0" or platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
         return False
     return choice == "1" or (keras_backend(environ) == "jax" and _jax_on_cpu(environ))

@@ -43,8 +43,13 @@ def test_wanted_for_jax_on_a_cpu_only(monkeypatch: pytest.MonkeyPatch) -> None:
             SimpleNamespace(metadata={"Name": "jax-cuda12-plugin"})]
     monkeypatch.setattr(importlib.metadata, "distributions", lambda: fake)
     assert not hm.wanted({"KERAS_BACKEND": "jax"})
+    monkeypatch.setattr(importlib.metadata, "distributions",
+                        lambda: [*fake[:1], SimpleNamespace(metadata={"Name": "libtpu"})])
+    assert not hm.wanted({"KERAS_BACKEND": "jax"})
     monkeypatch.setattr(importlib.metadata, "distributions", lambda: fake[:1])
     assert hm.wanted({"KERAS_BACKEND": "jax"})
+    with pytest.raises(SystemExit, match="LSM_HUGE_PAGES must be 0, 1 or auto, got 'yes'"):
+        hm.wanted({**cpu, "LSM_HUGE_PAGES": "yes"})
     monkeypatch.setattr("platform.libc_ver", lambda: ("musl", "1.2"))
     assert not hm.wanted(cpu)
 
