@@ -1,12 +1,13 @@
 """Head to head: one training step of two versions of this code, in one process, alternating.
 
-On a shared or virtual machine a training step's time drifts by 5-10% over minutes (seen on
-the 2-core VM of ``docs/profile_train.md``), more than most single changes make, so timing two
-versions in separate runs cannot tell them apart. This script builds the same configuration
-from both versions in one process (each version's modules imported from its own copy of the
-code, its model compiled and traced, then its modules set aside for the other's), then times
-their steps in alternation (after one more untimed step each), ``--rounds`` times (order base, head then head, base, so a drift
-within a round favours neither), and compares per round. Both see the same drift.
+On a shared or virtual machine a training step's time drifts by 5-10% over minutes (seen on the
+2-core VM of ``docs/profile_train.md``), more than most single changes make, so timing two
+versions in separate runs cannot tell them apart. This script builds the same configuration from
+both versions in one process (each version's modules imported from its own copy of the code, its
+model compiled and traced, then its modules set aside for the other's), then times their steps
+in alternation (after one more untimed step each), ``--rounds`` times (order base, head then
+head, base, so a drift within a round favours neither), and compares per round. Both see the
+same drift.
 
 Each side is a git revision (``git archive``, into a temporary folder) or, for ``--head``
 by default, this working tree with its uncommitted changes. Both models are seeded alike,
