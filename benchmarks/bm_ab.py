@@ -9,12 +9,13 @@ in alternation (after one more untimed step each), ``--rounds`` times (order bas
 head, base, so a drift within a round favours neither), and compares per round. Both see the
 same drift.
 
-Each side is a git revision (``git archive``, into a temporary folder) or, for ``--head``
-by default, this working tree with its uncommitted changes. Both models are seeded alike,
-so when the change keeps the maths their first losses agree (the table shows them: a
-difference means the versions do not compute the same thing, or build their weights
-differently). Reports wall-clock seconds per step and CPU seconds per step (all threads;
-on a loaded machine the steadier of the two), per side, and the per-round ratios head / base.
+Each side is a git revision (``git archive``, into a temporary folder) or, for ``--head`` by
+default, this working tree with its uncommitted changes. Both models are seeded alike, so when
+the change keeps the maths the losses of their first steps (before any update) agree to rounding
+(the table shows them: a difference means the versions do not compute the same thing, or build
+their weights differently). Reports wall-clock seconds per step and CPU seconds per step (all
+threads; on a loaded machine the steadier of the two), per side, and the per-round ratios head /
+base.
 
 Usage::
 
@@ -119,7 +120,8 @@ class Side:
         batch = random_batch(args)
         self.x, self.y = model_inputs(batch), self.task.keras_target(batch)
         t0 = time.perf_counter()
-        for _ in range(1 + warmup):
+        self.first_loss = _loss(self.model.train_on_batch(self.x, self.y))  # initial weights
+        for _ in range(warmup):
             self.model.train_on_batch(self.x, self.y)
         self.first_s = time.perf_counter() - t0
 
@@ -129,7 +131,12 @@ class Side:
             loss = self.model.train_on_batch(self.x, self.y)
             self.wall.append(time.perf_counter() - t0)
             self.cpu.append(time.process_time() - c0)
-            self.losses.append(float(loss[0] if isinstance(loss, list | tuple) else loss))
+            self.losses.append(_loss(loss))
+
+
+def _loss(out) -> float:
+    """The loss of what ``train_on_batch`` returns (a scalar, or a list led by the loss)."""
+    return float(out[0] if isinstance(out, list | tuple) else out)
 
 
 def _parse(value: str):
@@ -167,14 +174,15 @@ def report(a: argparse.Namespace, base: Side, head: Side,
         return f"{np.median(xs):.3f} ({min(xs):.3f}-{max(xs):.3f})"
 
     rows = [[s.label, s.rev, s.precision, spread(s.wall), spread(s.cpu), f"{s.first_s:.1f}",
-             f"{s.losses[0]:.6g}", f"{s.losses[-1]:.6g}"] for s in (base, head)]
+             f"{s.first_loss:.7g}", f"{s.losses[-1]:.6g}"] for s in (base, head)]
     table = tabulate(rows, headers=["side", "code", "precision", "s/step (median, min-max)",
-                                    "CPU s/step", "first steps s", "first timed loss",
+                                    "CPU s/step", "first steps s", "first step's loss",
                                     "last loss"], tablefmt="github")
     wall, cpu = np.array(ratios).T
-    # float32 steps agree to rounding (threaded sums); low-precision ones to their rounding
+    # the first step's loss comes from the same initial weights: equal up to the rounding of
+    # the forward pass (threaded sums, summation order), larger in a low precision
     tol = 1e-5 if {base.precision, head.precision} == {"float32"} else 1e-3
-    diff = abs(head.losses[0] - base.losses[0]) / max(abs(base.losses[0]), 1e-30)
+    diff = abs(head.first_loss - base.first_loss) / max(abs(base.first_loss), 1e-30)
     lines = [
         "command: `" + shlex.join(["python", "benchmarks/bm_ab.py", *sys.argv[1:]]) + "`",
         f"machine: {a.machine}; Keras {keras.__version__} on {keras.backend.backend()}",
@@ -187,7 +195,7 @@ def report(a: argparse.Namespace, base: Side, head: Side,
         f"head / base per round: wall {np.median(wall):.3f} (range {wall.min():.3f}-"
         f"{wall.max():.3f}), CPU {np.median(cpu):.3f} ({cpu.min():.3f}-{cpu.max():.3f}); "
         f"below 1: head faster. Head faster in {int((wall < 1).sum())} of {len(wall)} rounds.",
-        f"First timed losses: relative difference {diff:.1e}, "
+        f"First step's losses (same initial weights): relative difference {diff:.1e}, "
         + (f"within {tol:g} ({base.precision}): the same step" if diff <= tol else
            f"above {tol:g} ({base.precision}): the two versions do not compute the same step "
            "(or build their weights differently)") + ".",

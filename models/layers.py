@@ -132,13 +132,11 @@ def conv3d_transpose(x: Any, kernel: Any, strides: int = 1, impl: str | None = N
 def pointwise(x: Any, kernel: Any) -> Any:
     """A 1x1 convolution, stride 1: ``[B, H, W, C]`` * ``[1, 1, C, O]`` -> ``[B, H, W, O]``.
 
-    In float32 it is ``ops.conv``; in a low precision it is the same product written as one
-    matmul over all pixels, whose backward pass oneDNN runs 2x faster than that of its 1x1
-    bfloat16 convolution on an AMX CPU (the D-LSM depth net's 2048 -> 512 layer;
-    ``docs/profile_train.md``). In float32 the convolution is the faster of the two.
+    Written as one matmul over all pixels. oneDNN runs its backward pass 2x faster than that
+    of the 1x1 bfloat16 convolution on an AMX CPU, and on an AVX-512 CPU without AMX the
+    whole forward + backward 11% faster in float32 and 5% in bfloat16 (the D-LSM depth net's
+    2048 -> 512 layer; ``docs/profile_train.md``).
     """
-    if keras.backend.standardize_dtype(x.dtype) == "float32":
-        return ops.conv(x, kernel, strides=1, padding="same")
     c, o = kernel.shape[-2:]
     y = ops.matmul(ops.reshape(x, (-1, c)), ops.reshape(kernel, (c, o)))
     return ops.reshape(y, (-1, *x.shape[1:-1], o))

@@ -214,7 +214,7 @@ def test_input_order_reads_permuted_channels_as_the_original_unit(kind: str, k: 
                                atol=1e-5)
 
 
-def test_pointwise_in_bfloat16_is_a_matmul_equal_to_the_convolution() -> None:
+def test_pointwise_is_a_matmul_equal_to_the_convolution() -> None:
     from keras import ops
 
     from models.layers import pointwise
