@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import shlex
 import subprocess
@@ -94,7 +95,7 @@ class Side:
         self.cpu: list[float] = []
         self.losses: list[float] = []
 
-    def build(self, config: str, sets: list[str], names: set[str], warmup: int) -> None:
+    def build(self, config: str, sets: dict, names: set[str], warmup: int) -> None:
         """Import this version, build and compile ``config``'s model and run its first
         ``1 + warmup`` steps (tracing), so that no code of this version is imported later."""
         _switch_to(self.root, names)
@@ -110,11 +111,7 @@ class Side:
             raise SystemExit(f"bm_ab.py: {self.label} ({self.rev}) has no configuration "
                              f"{config!r} (it has {', '.join(sorted(CONFIGS))})")
         kind, argsjs, extra = CONFIGS[config]
-        overrides = dict(extra)
-        for s in sets:
-            key, _, value = s.partition("=")
-            overrides[key] = _parse(value)
-        args = load_args(self.root / argsjs, overrides)
+        args = load_args(self.root / argsjs, {**extra, **sets})
         self.precision = resolve_precision(args.precision)
         self.task, self.model = compiled_model(kind, args)
         batch = random_batch(args)
@@ -137,15 +134,6 @@ class Side:
 def _loss(out) -> float:
     """The loss of what ``train_on_batch`` returns (a scalar, or a list led by the loss)."""
     return float(out[0] if isinstance(out, list | tuple) else out)
-
-
-def _parse(value: str):
-    import json
-
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
 
 
 def compare(base: Side, head: Side, rounds: int, steps: int) -> list[tuple[float, float]]:
@@ -214,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--precision", default=None,
                    help="precision of both sides (default: the configuration's)")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
-                   help="overrides of the configuration's args, both sides")
+                   help="overrides of the configuration's args (JSON values), both sides")
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--steps", type=int, default=1, help="timed steps per side per round")
     p.add_argument("--warmup", type=int, default=1, help="untimed steps after the first")
@@ -225,6 +213,16 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit("bm_ab.py: --rounds and --steps must be at least 1")
     if a.precision:
         a.set = [*a.set, f'precision="{a.precision}"']
+    overrides = {}
+    for item in a.set:  # as bm_train_step.py's --set: JSON values
+        key, sep, value = item.partition("=")
+        try:
+            overrides[key] = json.loads(value)
+        except ValueError:
+            sep = ""
+        if not sep or not key:
+            raise SystemExit(f"bm_ab.py: --set {item!r} is not KEY=VALUE with a JSON value "
+                             "(strings quoted: precision=\"bfloat16\")")
     sys.path.insert(0, str(REPO))
     SIDE_PATHS.add(str(REPO))  # taken off while the base's code is imported
     from training.host_memory import restart_with_huge_pages
@@ -247,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
         sides = Side("base", base_root, base_rev), Side("head", head_root, head_rev)
         for side in sides:
             print(f"building {side.label} ({side.rev}) ...", file=sys.stderr)
-            side.build(a.config, a.set, names, a.warmup)
+            side.build(a.config, overrides, names, a.warmup)
         for side in sides:  # untimed: the base's first step after the head's build was slow
             side.model.train_on_batch(side.x, side.y)
         ratios = compare(*sides, a.rounds, a.steps)
