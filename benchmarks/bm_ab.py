@@ -43,20 +43,16 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _git(*args: str) -> str:
-    return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True,
-                          check=True).stdout.strip()
+sys.path.insert(0, str(REPO))
+from benchmarks.bm_train_step import _cpu, _git, commit_label  # noqa: E402  (this checkout's)
 
 
 def export_revision(rev: str, into: Path) -> tuple[Path, str]:
     """The tracked files of revision ``rev`` in a new folder under ``into``; ``(folder,
     short commit)``. Raises SystemExit naming ``rev`` when git does not know it."""
-    try:
-        commit = _git("rev-parse", "--short", f"{rev}^{{commit}}")
-    except subprocess.CalledProcessError:
-        raise SystemExit(f"bm_ab.py: unknown git revision {rev!r} (in {REPO})") from None
+    commit = _git("rev-parse", "--short", f"{rev}^{{commit}}", cwd=REPO)
+    if not commit:
+        raise SystemExit(f"bm_ab.py: unknown git revision {rev!r} (in {REPO})")
     out = into / commit
     out.mkdir()
     archive = subprocess.run(["git", "archive", "--format=tar", commit], cwd=REPO,
@@ -223,22 +219,17 @@ def main(argv: list[str] | None = None) -> None:
         if not sep or not key:
             raise SystemExit(f"bm_ab.py: --set {item!r} is not KEY=VALUE with a JSON value "
                              "(strings quoted: precision=\"bfloat16\")")
-    sys.path.insert(0, str(REPO))
     SIDE_PATHS.add(str(REPO))  # taken off while the base's code is imported
     from training.host_memory import restart_with_huge_pages
 
     restart_with_huge_pages()  # as the training scripts run (JAX on a CPU)
-    from benchmarks.bm_train_step import _cpu
-
     model, flags = _cpu()
     a.machine = f"{model}, {os.cpu_count()} CPUs ({', '.join(flags)})"
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with tempfile.TemporaryDirectory(prefix="bm_ab_") as tmp:
         base_root, base_rev = export_revision(a.base, Path(tmp))
         if a.head is None:
-            head_root, head_rev = REPO, _git("rev-parse", "--short", "HEAD")
-            if _git("status", "--porcelain", "--untracked-files=no"):
-                head_rev += " + uncommitted changes"
+            head_root, head_rev = REPO, commit_label()
         else:
             head_root, head_rev = export_revision(a.head, Path(tmp))
         names = _top_level_names(REPO) | _top_level_names(base_root)

@@ -326,6 +326,15 @@ def _git(*args: str, cwd: Path) -> str:
     return out.stdout.strip()
 
 
+def commit_label(repo: Path = REPO) -> str:
+    """``repo``'s HEAD as a short commit, with `` (with uncommitted changes)`` when its tracked
+    files differ from it (``"unknown"`` outside git)."""
+    label = _git("rev-parse", "--short", "HEAD", cwd=repo) or "unknown"
+    if _git("status", "--porcelain", "--untracked-files=no", cwd=repo):
+        label += " (with uncommitted changes)"
+    return label
+
+
 def _check_original(tool: Path) -> tuple[Path, str]:
     """The mirror and its short commit; exits with a one-line message if either is missing."""
     if not tool.is_file():
@@ -372,9 +381,7 @@ def _header(
 ) -> list[str]:
     model, flags = _cpu()
     ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    ours = _git("rev-parse", "--short", "HEAD", cwd=REPO) or "unknown"
-    if _git("status", "--porcelain", "--untracked-files=no", cwd=REPO):
-        ours += " (with uncommitted changes)"
+    ours = commit_label()
     load1 = os.getloadavg()[0]
     steps = f"{a.steps} timed steps" + (
         f" ({a.splat_steps} calls for the unprojection)" if UNPROJECT in a.configs else ""

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-import logging
 import os
 import platform
 import re
@@ -30,8 +29,6 @@ from collections.abc import Mapping
 from pathlib import Path
 
 __all__ = ["TUNABLE", "environment", "keras_backend", "restart_with_huge_pages", "wanted"]
-
-log = logging.getLogger("lsm")
 
 #: The glibc tunable (glibc >= 2.35) and its value: transparent huge pages for malloc's mmap
 #: regions and heaps (``madvise(MADV_HUGEPAGE)``), in ``GLIBC_TUNABLES`` syntax.
@@ -105,11 +102,11 @@ def restart_with_huge_pages() -> None:
     Call it first in a script's entry point, before anything is written or any thread is
     started: the process is replaced (``os.execve``), so nothing after this call runs twice.
     """
-    if os.environ.get(RESTARTED) or not wanted(os.environ):
+    if os.environ.get(RESTARTED):
         return
     env = environment(os.environ)
     if env.get("GLIBC_TUNABLES") == os.environ.get("GLIBC_TUNABLES"):
-        return  # already set by the caller
+        return  # not wanted, or already set by the caller
     env[RESTARTED] = "1"
     argv = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
     sys.stdout.flush()
