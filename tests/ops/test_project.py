@@ -192,8 +192,19 @@ def test_gradient_is_the_adjoint_of_the_projection(rng):
     assert fd == pytest.approx(g_grad[idx], rel=1e-8)
 
 
-def test_alias_is_the_release_name():
-    assert proj_slice is project_rays
+def test_release_name_proj_slice_is_exported_and_keeps_the_release_rounding(rng):
+    """Users of the release look for ``proj_slice``: it must be public and, with its default
+    arguments, read the grid as the release did (``rounding="release"``), checked against
+    the numpy reference rather than against :func:`project_rays` itself."""
+    import ops.project as module
+
+    assert "proj_slice" in module.__all__
+    grid, K, E = _inputs(rng)
+    out = to_numpy(proj_slice(grid, K, E, **ARGS))
+    ref, margin = project_rays_ref(grid, K, E, rounding="release", **ARGS)
+    safe = np.broadcast_to((margin > 1e-9)[:, None, :, :, :, None, :], out.shape)
+    assert out.shape == ref.shape and safe.mean() > 0.99
+    np.testing.assert_allclose(out[safe], ref[safe], atol=1e-12)
 
 
 @pytest.mark.parametrize(

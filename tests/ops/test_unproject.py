@@ -194,8 +194,18 @@ def test_grad_wrt_cameras_matches_finite_differences(argnum, rng):
     assert float(np.sum(g * direction)) == pytest.approx(float(fd), rel=1e-5, abs=1e-6)
 
 
-def test_alias_is_the_release_name():
-    assert proj_splat is unproject
+def test_release_name_proj_splat_is_exported_and_computes_the_unprojection(rng):
+    """Users of the release look for ``proj_splat``: it must be public and return the
+    release's output (features and depth channel, ``[B, V, N, N, N, C + 1]``), checked
+    against the numpy reference rather than against :func:`unproject` itself."""
+    import ops.unproject as module
+
+    assert "proj_splat" in module.__all__
+    feats, K, E = _inputs(rng)
+    out = to_numpy(proj_splat(feats, K, E, 4, im_size=IM))
+    assert out.shape == (2, 2, 4, 4, 4, 4)
+    np.testing.assert_allclose(out, unproject_ref(feats, K, E, 4, im_size=IM), atol=1e-5,
+                               rtol=0)
 
 
 @pytest.mark.parametrize(
