@@ -6,10 +6,14 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: quickstart test venv data-small data-tiny data-full lint clean-data
 
-$(VENV)/.installed: requirements.txt
+# The venv with the pinned requirements, then this project installed into it editable (its
+# packages import from the checkout, from any working directory). The stamp skips both when
+# neither file changed since.
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 venv: $(VENV)/.installed

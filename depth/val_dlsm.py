@@ -1,11 +1,12 @@
 """Val a DLSM (see README). Example: python depth/val_dlsm.py --help"""
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from anywhere, no PYTHONPATH
-
-from training.cli import run_script  # noqa: E402
+try:
+    from training.cli import run_script
+except ModuleNotFoundError as e:
+    if e.name != "training":
+        raise
+    raise SystemExit("the lsm project is not installed in this Python: run `make venv` in the "
+                     "repository (or `pip install -e .` there)") from None
 
 if __name__ == "__main__":
     run_script("dlsm", "val")

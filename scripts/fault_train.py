@@ -30,7 +30,6 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 #: The tiny V-LSM of the test suite: a training step takes a few tens of milliseconds.
 TINY = {"im_h": 32, "im_w": 32, "nvox": 32, "im_channels": 4, "grid_channels": 4,

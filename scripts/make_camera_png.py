@@ -1,6 +1,7 @@
-import sys
+"""Draw docs/camera.png: the world frame, a look-at camera and its image axes."""
 
-sys.path.insert(0, "/work/main")
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -84,4 +85,4 @@ ax2.set_title(
     fontsize=10,
 )
 fig.tight_layout()
-fig.savefig("/work/main/docs/camera.png", dpi=110)
+fig.savefig(Path(__file__).resolve().parents[1] / "docs" / "camera.png", dpi=110)
