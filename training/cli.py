@@ -413,7 +413,9 @@ def run_script(kind: str, what: str) -> None:
     error that reaches this far (a full disk while writing results, a folder without write
     permission) is one error line naming the path, not a traceback."""
     fn = {"train": train_main, "val": val_main, "test": test_main}[what]
-    restart_with_huge_pages()  # JAX on a CPU: once, before anything runs (training/host_memory)
+    # opt-in (LSM_HUGE_PAGES=1 or auto): restart once with glibc's huge pages for JAX on a CPU,
+    # before anything runs; by default it returns at once (training/host_memory)
+    restart_with_huge_pages()
     try:
         code = fn(kind)
     except OSError as e:

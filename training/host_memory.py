@@ -1,20 +1,34 @@
-"""Host memory of JAX on a CPU: XLA's buffers on transparent huge pages.
+"""Host memory of JAX on a CPU: XLA's buffers on transparent huge pages, when asked for.
 
 JAX's CPU runtime takes every buffer of a compiled step from ``malloc`` and gives it back
 after the step. Buffers above glibc's mmap threshold (at most 32 MB) are fresh ``mmap``
 regions each time, so every step touches its large tensors' pages for the first time again:
-one page fault per 4 KB (the paper's unprojection writes 128 MB: 32,768 faults and about
-50 ms of kernel time per call on a 2-core CPU, more than the arithmetic). glibc's tunable
-``glibc.malloc.hugetlb=1`` makes ``malloc`` ask for transparent huge pages on those regions
-(``madvise``), which cuts the faults 64-fold. It is read when a process starts, so a script
-that will run JAX on a CPU restarts itself once with it set (:func:`restart_with_huge_pages`,
-called first by the scripts' entry point) and benchmarks pass it to their workers
-(:func:`environment`). Measured (``docs/profile_train.md``, eighth pass): JAX's release V-LSM
-2 x 4 step 6.1 -> 5.1 s, its unprojection forward 0.049 -> 0.015 s; peak memory unchanged.
+one page fault per 4 KB (the paper's unprojection writes 128 MB: 32,768 faults per call).
+glibc's tunable ``glibc.malloc.hugetlb=1`` makes ``malloc`` ask for transparent huge pages on
+those regions (``madvise``), which cuts the faults 64-fold: JAX's release V-LSM 2 x 4 step
+6.1 -> 5.1 s, its unprojection forward 0.049 -> 0.015 s, peak memory unchanged
+(``docs/profile_train.md``, eighth pass).
 
+glibc reads the tunable only when a process starts, and nothing in a running process does
+the same: ``mallopt`` has no huge-page parameter, and turning ``mmap`` off
+(``M_MMAP_MAX=0``) leaves the large buffers of XLA's worker threads on fresh mappings anyway
+(a thread arena's heap holds at most 64 MB; larger requests fall back to ``mmap``), unless
+every thread shares the main arena (``M_ARENA_MAX=1``), which cut the faults of a 128 MB
+``x * 2`` only 3-4-fold at 2.5-3x its peak memory and made a V-LSM step slower (7.7 s, peak
+7.2 GB). So the tuning is a restart of the process with the tunable set, and it is opt-in:
+
+``LSM_HUGE_PAGES=1``
+    a script restarts itself once with :data:`TUNABLE` (:func:`restart_with_huge_pages`,
+    called first by the scripts' entry point), whatever the backend;
+``LSM_HUGE_PAGES=auto``
+    the same, only when the backend is JAX on a CPU;
+``LSM_HUGE_PAGES=0`` or unset (the default)
+    nothing: the process is never restarted.
+
+Setting ``GLIBC_TUNABLES=glibc.malloc.hugetlb=1`` yourself does the same with no restart.
+Benchmarks pass the tunable to their workers under the same rule (:func:`environment`).
 TensorFlow needs none of this (its oneDNN CPU allocator keeps freed memory for reuse), nor
-does a GPU (device memory has its own allocator), so nothing changes for either.
-``LSM_HUGE_PAGES=0`` turns it off; ``LSM_HUGE_PAGES=1`` turns it on for any backend.
+does a GPU (device memory has its own allocator).
 """
 
 from __future__ import annotations
@@ -65,13 +79,13 @@ def _jax_on_cpu(environ: Mapping[str, str]) -> bool:
 
 def wanted(environ: Mapping[str, str] = os.environ) -> bool:
     """Whether a process started with ``environ`` should run with :data:`TUNABLE`: on Linux
-    with glibc, ``LSM_HUGE_PAGES`` not ``0``, and either ``LSM_HUGE_PAGES=1`` or JAX on a CPU
-    (module docstring).
+    with glibc, when ``LSM_HUGE_PAGES`` is ``1``, or ``auto`` and the backend is JAX on a
+    CPU. Unset (or empty) means ``0``: never (module docstring).
 
     Raises:
         SystemExit: naming ``LSM_HUGE_PAGES`` when it is not ``0``, ``1`` or ``auto``.
     """
-    choice = environ.get("LSM_HUGE_PAGES", "auto").strip().lower() or "auto"
+    choice = environ.get("LSM_HUGE_PAGES", "0").strip().lower() or "0"
     if choice not in ("0", "1", "auto"):
         raise SystemExit(f"LSM_HUGE_PAGES must be 0, 1 or auto, got {choice!r}")
     if choice == "0" or platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
@@ -97,7 +111,7 @@ def environment(environ: Mapping[str, str] = os.environ) -> dict[str, str]:
 
 def restart_with_huge_pages() -> None:
     """Restart this process (same interpreter, same command line) with :data:`TUNABLE` when
-    :func:`wanted` and it is not set yet; otherwise return.
+    :func:`wanted` (opt-in: ``LSM_HUGE_PAGES``) and it is not set yet; otherwise return.
 
     Call it first in a script's entry point, before anything is written or any thread is
     started: the process is replaced (``os.execve``), so nothing after this call runs twice.
