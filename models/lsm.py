@@ -22,8 +22,8 @@ axis holds 2 channels, depth and a foreground logit; :meth:`DLSM.depth` (or
 Both models are named ``"MVNet"`` by default so that their variable paths equal the release's
 TF1 names (``MVNet/ImNet_UNet/conv1/weights``, ...); see :func:`release_variable_map`.
 
-Configuration keys (the release's args JSON names plus width knobs), with defaults; the table
-is :data:`models.schema.MODEL_SCHEMA`, the one definition that the arguments also read:
+Configuration keys (the release's args JSON names plus width knobs), with defaults; they are
+the keys of part "model" of :data:`config.KEYS`, the one table that the arguments also read:
 
 | key | default | meaning |
 |---|---|---|
@@ -51,7 +51,8 @@ is :data:`models.schema.MODEL_SCHEMA`, the one definition that the arguments als
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import keras
@@ -59,40 +60,59 @@ import numpy as np
 from keras import ops
 from tabulate import tabulate
 
-from models.conv_rnns import RNNS, ConvRNN3D
-from models.depth_nets import DEPTH_HEADS, PROJ_X, DepthNet
+from config import KEYS, Key, defaults
+from models.conv_rnns import ConvRNN3D
+from models.depth_nets import DEPTH_HEADS, DepthNet
 from models.grid_nets import GRID_NETS, GridUNet
 from models.image_nets import ImageUNet
 from models.norms import canonical_norm
-from models.schema import model_defaults
 from ops.depth_head import depth_from_head
 from ops.project import project_rays, rays_to_channels, samples_major_order
 from ops.unproject import unproject_features, voxel_depth
 
-#: The release defaults of every model key, from :data:`models.schema.MODEL_SCHEMA` (the one
-#: schema, which :class:`training.config.Args` reads too).
-DEFAULT_CONFIG: dict[str, Any] = model_defaults()
+#: The release defaults of every model key: the keys of part "model" of the one table,
+#: :data:`config.KEYS` (which :class:`training.config.Args` reads too).
+DEFAULT_CONFIG: dict[str, Any] = defaults("model")
 
-_INT_KEYS = (
-    "nvox",
-    "im_h",
-    "im_w",
-    "ray_samples",
-    "proj_x",
-    "im_channels",
-    "rnn_channels",
-    "rnn_kernel",
-    "grid_channels",
-    "depth_channels",
-)
-_BOOL_KEYS = ("sepup", "im_skip", "rnn_layer_norm")
+
+def _registered(key: Key) -> Collection[Any]:
+    """The names of the registry whose names are the choices of ``key`` (its dotted path,
+    :attr:`config.Key.registry`, e.g. ``models.fusion.FUSERS``); the names the project ships
+    (:attr:`config.Key.choices`) while the registry's module is not written."""
+    module, _, attr = (key.registry or "").rpartition(".")
+    try:
+        return tuple(getattr(importlib.import_module(module), attr))
+    except ModuleNotFoundError as e:
+        if e.name is None or not module.startswith(e.name):
+            raise
+        return key.choices or ()
+
+
+def _checked(key: Key, value: Any) -> Any:
+    """``value`` as the table types ``key`` (ints, floats, bools, tuples of floats from any
+    numbers, e.g. a Keras config's lists), checked against its minimum and choices."""
+    cast = key.type
+    value = tuple(cast(v) for v in value) if key.is_list else cast(value)
+    for v in value if key.is_list else (value,):
+        if key.minimum is not None and v < key.minimum:
+            raise ValueError(f"{key.name} must be >= {key.minimum}, got {v!r}")
+    # the model's own rule for two keys: a norm's spelling (canonical_norm: "none" and null
+    # are "None"), and any grid size its grid net can halve (below; the table's nvox choices
+    # are the sizes of the data's voxels)
+    if key.name in ("norm", "nvox"):
+        return value
+    allowed = _registered(key) if key.registry else key.choices
+    if allowed is not None and value not in allowed:
+        raise ValueError(f"{key.name} must be one of {list(allowed)}, got {value!r}")
+    return value
 
 
 def lsm_config(args: Mapping[str, Any] | None = None, **overrides: Any) -> dict[str, Any]:
     """Model configuration from an args mapping (e.g. a release args JSON) plus overrides.
 
     Keys not in :data:`DEFAULT_CONFIG` (batch_size, lr, logdir, ...) are ignored; missing keys
-    take the release defaults. Values are validated.
+    take the release defaults. Values are typed and checked as the table says (its type,
+    minimum and choices; ``rnn``: the registered fusers), then the model's structural rules.
 
     Returns:
       A new dict with exactly the keys of :data:`DEFAULT_CONFIG`.
@@ -101,44 +121,16 @@ def lsm_config(args: Mapping[str, Any] | None = None, **overrides: Any) -> dict[
       ValueError: on an unsupported value (the message names the key).
     """
     merged = {**(dict(args) if args else {}), **overrides}
-    cfg = {k: merged.get(k, v) for k, v in DEFAULT_CONFIG.items()}
-    for k in _INT_KEYS:
-        cfg[k] = int(cfg[k])
-    for k in _BOOL_KEYS:
-        cfg[k] = bool(cfg[k])
-    for k in ("grid_range", "z_range"):
-        cfg[k] = tuple(float(x) for x in cfg[k])
-    cfg["norm"] = canonical_norm(cfg["norm"])
-    if cfg["im_net"] != "unet":
-        raise ValueError(f"im_net must be 'unet', got {cfg['im_net']!r}")
-    if cfg["grid_net"] not in GRID_NETS:
-        raise ValueError(f"grid_net must be one of {tuple(GRID_NETS)}, got {cfg['grid_net']!r}")
-    if cfg["rnn"] not in RNNS:
-        raise ValueError(f"rnn must be one of {RNNS}, got {cfg['rnn']!r}")
-    if cfg["depth_head"] not in DEPTH_HEADS:
-        raise ValueError(
-            f"depth_head must be one of {tuple(DEPTH_HEADS)}, got {cfg['depth_head']!r}"
-        )
-    if cfg["proj_x"] not in PROJ_X:
-        raise ValueError(f"proj_x must be one of {PROJ_X}, got {cfg['proj_x']}")
+    merged["norm"] = canonical_norm(merged.get("norm", DEFAULT_CONFIG["norm"]))
+    cfg = {k: _checked(KEYS[k], merged.get(k, v)) for k, v in DEFAULT_CONFIG.items()}
     for k in ("im_h", "im_w"):
-        if cfg[k] <= 0 or cfg[k] % 16:
+        if cfg[k] % 16:
             raise ValueError(f"{k} must be a positive multiple of 16, got {cfg[k]}")
     div = 2 ** GRID_NETS[cfg["grid_net"]]
     if cfg["nvox"] <= 0 or cfg["nvox"] % div:
         raise ValueError(
             f"nvox must be a positive multiple of {div} for {cfg['grid_net']}, got {cfg['nvox']}"
         )
-    for k in (
-        "ray_samples",
-        "im_channels",
-        "rnn_channels",
-        "rnn_kernel",
-        "grid_channels",
-        "depth_channels",
-    ):
-        if cfg[k] <= 0:
-            raise ValueError(f"{k} must be positive, got {cfg[k]}")
     return cfg
 
 

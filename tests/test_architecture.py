@@ -12,13 +12,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 #: The project's packages, bottom layer first, and the packages each one may import.
 ALLOWED: dict[str, set[str]] = {
+    "config": set(),
     "geometry": set(),
     "ops": {"geometry"},
-    "models": {"geometry", "ops"},
-    "data": {"geometry"},
+    "models": {"config", "geometry", "ops"},
+    "data": {"config", "geometry"},
     "vis": {"geometry"},
-    "training": {"geometry", "ops", "models", "data", "vis"},
-    "demo": {"geometry", "ops", "models", "data", "vis", "training"},
+    "training": {"config", "geometry", "ops", "models", "data", "vis"},
+    "demo": {"config", "geometry", "ops", "models", "data", "vis", "training"},
 }
 #: Top-level folders of scripts, which may import any package (nothing imports them).
 ENTRY_POINTS = ("voxels", "depth", "scripts", "benchmarks")
@@ -128,3 +129,24 @@ def test_no_oversized_modules() -> None:
     sizes = {name: len(path.read_text().splitlines()) for name, path in MODS.items()
              if name.split(".")[0] in ALLOWED}
     assert {n: s for n, s in sizes.items() if s > MAX_LINES} == {}
+
+
+def test_config_imports_only_the_standard_library() -> None:
+    """The configuration table (``config/``) is the bottom layer: every package reads it, so
+    it imports nothing but the standard library (no Keras, numpy or project package)."""
+    import sys
+
+    bad = []
+    for name, path in MODS.items():
+        if name.split(".")[0] != "config":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                tops = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                tops = [(node.module or "").split(".")[0]]
+            else:
+                continue
+            bad += [f"{name} -> {t}" for t in tops
+                    if t not in sys.stdlib_module_names and t not in ("__future__", "config")]
+    assert "config.keys" in MODS and bad == []

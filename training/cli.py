@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from config import keys_of
 from data.io import DataError, read_json, write_json
 from training.config import Args, ConfigError, load_args, parse_cli, schema
 from training.host_memory import restart_with_huge_pages
@@ -47,15 +48,12 @@ def _task(kind: str) -> Task:
     return TASKS[kind]
 
 
-#: Keys only training uses: the val and test scripts leave them out of --help.
-TRAIN_ONLY = frozenset({"batch_size", "im_batch", "init_from", "jit_compile",
-                        "max_minutes", "rng_seed", "loss", "queue_size"}
-                       | {k for k, spec in schema().items()
-                          if spec.group in ("optim", "distribution")})
-#: Keys only the val and test scripts use: training leaves them out of --help (and records
-#: them in the run's args.json, which val and test read).
-EVAL_ONLY = frozenset({k for k, spec in schema().items() if spec.group == "eval"}
-                      | {"split", "test_split_file", "eval_seed"}) - {"eval_thresh"}
+def _not_taken_by(script: str) -> frozenset[str]:
+    """The arguments a script does not take (the table's ``scripts`` rule,
+    :data:`config.KEYS`): left out of its ``--help``. Training still records the eval-only
+    ones in the run's ``args.json`` (which val and test read); val and test warn when given a
+    training-only one."""
+    return frozenset(schema()) - frozenset(keys_of(script=script))
 
 
 def _setup_logging(args: Args) -> None:
@@ -96,8 +94,8 @@ def _eval_cli(kind: str, argv: Sequence[str] | None, what: str, split: str,
     if argv is None:
         return None, load_args(None, {}), argparse.Namespace(), None
     args, ns = parse_cli(argv, description=f"{what} a {kind.upper()} run (or a release model "
-                         "folder, converted on the fly).", defaults={"split": split}, extra=extra,
-                         hide=TRAIN_ONLY, unused=TRAIN_ONLY)
+                         "folder, converted on the fly).", defaults={"split": split, "model": kind},
+                         extra=extra, hide=_not_taken_by("eval"), unused=_not_taken_by("eval"))
     _setup_logging(args)
     if not any(t == "--precision" or t.startswith("--precision=") for t in (argv or [])):
         # evaluation computes in float32 unless asked: recorded tables reproduce on any machine
@@ -123,7 +121,8 @@ def train_main(kind: str, argv: Sequence[str] | None = None) -> int:
         return 1
     args, _ = parse_cli(argv, description=f"Train a {kind.upper()} (see README); --log with a "
                         "release model folder continues it in a new run.",
-                        defaults={"loss": "ce" if kind == "vlsm" else "l1"}, hide=EVAL_ONLY)
+                        defaults={"loss": "ce" if kind == "vlsm" else "l1", "model": kind},
+                        hide=_not_taken_by("train"))
     _setup_logging(args)
     task = _task(kind)
     from training.distribute import PeerError

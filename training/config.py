@@ -1,9 +1,10 @@
 """The JSON argument system shared by every script (train, val, test, demos, benchmarks).
 
-One frozen dataclass, :class:`Args`, is the schema: every key with its type, default and help
-text. Values come from three layers, later layers winning::
+Every key comes from the one table, :data:`config.KEYS` (type, default, help, choices and its
+rules); :class:`Args` is the frozen dataclass of the keys the scripts take, generated from it.
+Values come from layers, later layers winning::
 
-    schema defaults  <  script defaults  <  JSON file (--argsjs)  <  command line / overrides
+    table defaults  <  script defaults  <  JSON file (--argsjs)  <  command line / overrides
 
 The JSON files follow the release (``args/args_vlsm.json``, ``args/args_dlsm.json``): a flat
 object ``{key: value}``. As in the release, a val/test script given ``--log RUN`` and no
@@ -19,18 +20,20 @@ Every key is a command-line flag of the same name::
 Unknown keys (in a file, in an override dict or on the command line) and values of the wrong
 type are rejected with a :class:`ConfigError` naming the source (file path or "command line"),
 the key, and the expected and given types; an unknown key comes with the closest valid key.
+The release's keys that do nothing here (``run_trace``, ...; :func:`config.ignored`) are
+skipped in files and refused on the command line with what to use instead. A key whose
+choices are a registry's names (``rnn``: :data:`models.fusion.FUSERS`; ``model``:
+:data:`models.registry.MODELS`) is checked against the registry (:func:`registry_names`).
 
 Public API: :class:`Args`, :class:`ConfigError`, :func:`load_args`, :func:`add_args_to_parser`,
-:func:`parse_cli`, :func:`save_args`, :func:`schema`.
-
-Modules, each importing only the ones below it: this one (loading, the command line, the public
-names) -> :mod:`training.config_schema` (:class:`Args`, the layering of values) ->
-:mod:`training.config_values` (:class:`ArgSpec`, parsing and checking one value).
+:func:`parse_cli`, :func:`save_args`, :func:`schema`, :func:`registry_names`.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import importlib
 import json
 import os
 import typing
@@ -38,16 +41,144 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from training.config_schema import Args, _build, _specs, _unknown_key, schema
-from training.config_values import (
+from config import KEYS, Key, arguments, ignored, table_dataclass
+from config.values import (
     CLI_SOURCE,
-    IGNORED_KEYS,
-    ArgSpec,
+    CliTokens,
     ConfigError,
-    _Cli,
-    _coerce,
+    check_cross,
+    coerce,
+    json_type_name,
     logger,
 )
+from data.loaders.base import LoaderConfig
+
+#: The arguments (every table key the scripts take), in table order.
+_ARGS: dict[str, Key] = arguments()
+
+
+def registry_names(key: Key) -> tuple[Any, ...]:
+    """The names registered in the registry of ``key`` (:attr:`config.Key.registry`, a dotted
+    path such as ``"models.fusion.FUSERS"``), imported on first use (it imports Keras). While
+    the registry's module does not exist yet, the names the project ships
+    (:attr:`config.Key.choices`)."""
+    module, _, attr = (key.registry or "").rpartition(".")
+    try:
+        registry = getattr(importlib.import_module(module), attr)
+    except ModuleNotFoundError as e:
+        if e.name is None or not module.startswith(e.name):
+            raise
+        logger.debug("registry %s not found: %s takes %s", key.registry, key.name, key.choices)
+        return tuple(key.choices or ())
+    return tuple(registry)
+
+
+def _coerce(value: Any, key: Key, source: str) -> Any:
+    return coerce(value, key, source, registry_names)
+
+
+@table_dataclass(_ARGS)
+class Args:
+    """All arguments of the project's scripts: one field per key of :func:`config.arguments`
+    (see the module docstring), with the table's type and default.
+
+    Build with :func:`load_args` or :func:`parse_cli` rather than directly; direct construction
+    is validated too. Instances are immutable: use :meth:`replace` for a changed copy.
+    Lists are stored as tuples.
+    """
+
+    def __post_init__(self) -> None:
+        values = {}
+        for name, key in _ARGS.items():
+            v = _coerce(getattr(self, name), key, "Args(...)")
+            object.__setattr__(self, name, v)
+            values[name] = v
+        check_cross(values, "Args(...)", warn=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """All keys in table order, JSON-ready (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v
+                for k, v in ((name, getattr(self, name)) for name in _ARGS)}
+
+    def replace(self, **changes: Any) -> Args:
+        """A validated copy with some keys changed (typed values, as in a JSON file), as
+        :func:`load_args` ``(None, changes, defaults=self.to_dict())``."""
+        return _build(None, dict(changes), "overrides", self.to_dict())
+
+    def split_file_for(self, split: str) -> str:
+        """The split file used for ``split`` ("train", "val" or "test"); the loaders' rule
+        (:meth:`data.loaders.base.LoaderConfig.split_file_for`)."""
+        return LoaderConfig.from_args(self).split_file_for(split)
+
+
+def schema() -> dict[str, Key]:
+    """Every argument (a field of :class:`Args`) with its table entry, in order."""
+    return dict(_ARGS)
+
+
+# --------------------------------------------------------------------------------------------
+# Layers: defaults < script defaults < file < overrides
+# --------------------------------------------------------------------------------------------
+def _suggest(name: str) -> str:
+    match = difflib.get_close_matches(name, list(_ARGS), n=1, cutoff=0.5)
+    return f"; did you mean '{match[0]}'?" if match else ""
+
+
+def _unknown_key(source: str, name: str) -> ConfigError:
+    why = ignored().get(name)
+    if why is not None:
+        return ConfigError(f"{source}: '{name}' is a release argument this project does not "
+                           f"use ({why})")
+    return ConfigError(f"{source}: unknown argument '{name}'{_suggest(name)}")
+
+
+def _read_args_file(path: Path) -> dict[str, Any]:
+    try:
+        with open(path) as f:
+            obj = json.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"argument file not found: {path}") from None
+    except json.JSONDecodeError as e:
+        raise ConfigError(f"{path}: invalid JSON ({e})") from None
+    if not isinstance(obj, dict):
+        raise ConfigError(f"{path}: must hold a JSON object {{key: value}}, got "
+                          f"{json_type_name(obj)}")
+    return obj
+
+
+def _apply(values: dict[str, Any], layer: Mapping[str, Any], source: str) -> None:
+    for name, value in layer.items():
+        key = KEYS.get(name)
+        if key is not None and key.ignored is not None and source != CLI_SOURCE:
+            logger.debug("%s: ignoring the release argument '%s' (%s)", source, name,
+                         key.ignored)
+            continue
+        if name not in _ARGS:
+            raise _unknown_key(source, name)
+        values[name] = _coerce(value, _ARGS[name], source)
+
+
+def _build(argsjs: str | os.PathLike | None, layer: dict[str, Any], layer_source: str,
+           defaults: Mapping[str, Any] | None) -> Args:
+    """Apply defaults < script defaults < file < ``layer``; validate; build :class:`Args`."""
+    values = {name: key.default for name, key in _ARGS.items()}
+    if defaults:
+        _apply(values, defaults, "defaults")
+    if layer_source == CLI_SOURCE:  # --argsjs names the file; in a dict it is a plain value
+        layer_js = layer.pop("argsjs", None)
+        if argsjs is None and layer_js is not None:
+            argsjs = _coerce(layer_js, _ARGS["argsjs"], layer_source)
+    sources = []
+    if argsjs is not None:
+        path = Path(argsjs)
+        _apply(values, _read_args_file(path), str(path))
+        values["argsjs"] = str(path)
+        sources.append(str(path))
+    _apply(values, layer, layer_source)
+    if layer:
+        sources.append(layer_source)
+    check_cross(values, " + ".join(sources) or "defaults")
+    return Args(**values)
 
 
 def load_args(argsjs: str | os.PathLike | None = None,
@@ -97,13 +228,14 @@ class _RaisingParser(argparse.ArgumentParser):
         raise ConfigError(f"{CLI_SOURCE}: {message}")
 
 
-_GROUP_TITLES = {"run": "run", "data": "data", "model": "model", "optim": "optimisation",
-                 "eval": "evaluation"}
+#: The ``--help`` section of each part (:data:`config.PARTS`).
+_SECTIONS = {"run": "run", "loader": "data", "model": "model", "optimizer": "optimisation",
+             "distribution": "distribution", "eval": "evaluation"}
 
 
 def add_args_to_parser(parser: argparse.ArgumentParser,
                        hide: Collection[str] = ()) -> argparse.ArgumentParser:
-    """Add a ``--<key>`` option for every schema key to ``parser``.
+    """Add a ``--<key>`` option for every argument to ``parser``, in sections by part.
 
     Options keep the raw strings and default to "not given" (``argparse.SUPPRESS``), so that
     :func:`load_args` can apply them over the file with the right precedence and type checks.
@@ -115,32 +247,29 @@ def add_args_to_parser(parser: argparse.ArgumentParser,
     Returns:
         ``parser``.
     """
-    groups: dict[str, argparse._ArgumentGroup] = {}
-    for spec in _specs().values():
-        group = groups.get(spec.group)
-        if group is None:
-            group = parser.add_argument_group(f"{_GROUP_TITLES.get(spec.group, spec.group)} "
-                                              "arguments")
-            groups[spec.group] = group
-        default = list(spec.default) if spec.is_list else spec.default
-        text = f"{spec.help} [{spec.type_name}; default: {json.dumps(default)}]"
-        if spec.choices:
-            text += f" {{{', '.join(map(str, spec.choices))}}}"
-        kwargs: dict[str, Any] = {"dest": spec.name, "default": argparse.SUPPRESS,
-                                  "help": argparse.SUPPRESS if spec.name in hide
+    groups = {part: parser.add_argument_group(f"{title} arguments")
+              for part, title in _SECTIONS.items()}
+    for key in _ARGS.values():
+        default = list(key.default) if key.is_list else key.default
+        text = f"{key.help} [{key.type_name}; default: {json.dumps(default)}]"
+        if key.choices:
+            more = f", or a name registered in {key.registry}" if key.registry else ""
+            text += f" {{{', '.join(map(str, key.choices))}{more}}}"
+        kwargs: dict[str, Any] = {"dest": key.name, "default": argparse.SUPPRESS,
+                                  "help": argparse.SUPPRESS if key.name in hide
                                   else text.replace("%", "%%"),
-                                  "metavar": spec.base.__name__.upper()}
-        if spec.is_list:
+                                  "metavar": key.type.__name__.upper()}
+        if key.is_list:
             kwargs["nargs"] = "+"
-        elif spec.base is bool:
+        elif key.type is bool:
             kwargs.update(nargs="?", const="true")
-        group.add_argument(f"--{spec.name}", **kwargs)
+        groups[key.part].add_argument(f"--{key.name}", **kwargs)
     return parser
 
 
 def _cli_tokens_to_layer(tokens: list[str],
                          parser: argparse.ArgumentParser | None = None) -> dict[str, Any]:
-    """Parse command-line tokens into ``{key: _Cli(tokens)}``; unknown flags raise."""
+    """Parse command-line tokens into ``{key: CliTokens}``; unknown flags raise."""
     if parser is None:
         parser = add_args_to_parser(_RaisingParser(allow_abbrev=False, add_help=False))
     ns, unknown = parser.parse_known_args(tokens)
@@ -150,13 +279,8 @@ def _cli_tokens_to_layer(tokens: list[str],
             raise ConfigError(f"{CLI_SOURCE}: unexpected value(s) {unknown} (a key takes one "
                               "value; give lists comma separated)")
         raise _unknown_key(CLI_SOURCE, flag.lstrip("-").split("=", 1)[0])
-    specs = _specs()
-    layer: dict[str, Any] = {}
-    for key, raw in vars(ns).items():
-        if key not in specs:
-            continue
-        layer[key] = _Cli(list(raw) if isinstance(raw, list) else [raw])
-    return layer
+    return {name: CliTokens(list(raw) if isinstance(raw, list) else [raw])
+            for name, raw in vars(ns).items() if name in _ARGS}
 
 
 def _run_args_file(layer: Mapping[str, Any]) -> Path | None:
@@ -166,7 +290,7 @@ def _run_args_file(layer: Mapping[str, Any]) -> Path | None:
     from training.runs import ARGS_FILE, RunError, find_run
 
     if "log" in layer:
-        log = _coerce(layer["log"], _specs()["log"], CLI_SOURCE, "log")
+        log = _coerce(layer["log"], _ARGS["log"], CLI_SOURCE)
         if log is None:
             return None
         try:
@@ -175,7 +299,7 @@ def _run_args_file(layer: Mapping[str, Any]) -> Path | None:
             return None  # the script reports it, with what to do
         found = run / ARGS_FILE
     elif "ckpt" in layer:
-        ckpt = _coerce(layer["ckpt"], _specs()["ckpt"], CLI_SOURCE, "ckpt")
+        ckpt = _coerce(layer["ckpt"], _ARGS["ckpt"], CLI_SOURCE)
         if ckpt is None or not Path(ckpt).is_dir():
             return None
         run = Path(ckpt) if (Path(ckpt) / ARGS_FILE).is_file() else Path(ckpt).parent
@@ -231,7 +355,7 @@ def parse_cli(argv: Sequence[str] | None = None, *, description: str | None = No
         layer = _cli_tokens_to_layer(rest, core)
         argsjs: str | os.PathLike | None = None
         if "argsjs" in layer:
-            argsjs = _coerce(layer.pop("argsjs"), _specs()["argsjs"], CLI_SOURCE, "argsjs")
+            argsjs = _coerce(layer.pop("argsjs"), _ARGS["argsjs"], CLI_SOURCE)
         if argsjs is None:
             argsjs = _run_args_file(layer)
         args = _build(argsjs, layer, CLI_SOURCE, defaults)
@@ -249,13 +373,12 @@ def parse_cli(argv: Sequence[str] | None = None, *, description: str | None = No
 
 __all__ = [
     "CLI_SOURCE",
-    "IGNORED_KEYS",
-    "ArgSpec",
     "Args",
     "ConfigError",
     "add_args_to_parser",
     "load_args",
     "parse_cli",
+    "registry_names",
     "save_args",
     "schema",
 ]

@@ -6,7 +6,7 @@
   arguments), or resumes one (``--ckpt`` names a checkpoint; ``--log`` a run or its parent,
   whose newest *intact* checkpoint is used: broken ones are named and skipped, and a run is
   never started over while it holds checkpoints); a resume keeps the run's arguments (a changed
-  image size, grid or network is refused, see :data:`RESUME_MAY_CHANGE`); a lock
+  image size, grid or network is refused: the resume rule of :attr:`config.Key.resume`); a lock
   (:class:`training.runs.RunLock`) keeps a second trainer out of a run;
 * first joins the run's processes and sets the distribution (:mod:`training.distribute`:
   data parallel over all devices on JAX when there are several, or several processes); in a
@@ -51,6 +51,7 @@ import keras
 import numpy as np
 from tqdm import tqdm
 
+from config import KEYS, keys_of
 from data.io import read_json, write_json
 from training import distribute
 from training.checkpoint import (
@@ -81,24 +82,16 @@ log = logging.getLogger(__name__)
 FINISHED = "finished.json"
 
 
-#: Keys a resumed run may give anew: they do not change what the run computes (niters, how
-#: often to save, the input pipeline's threads, the compute precision, evaluation settings...)
-#: or are deliberate changes of its optimisation (logged, and recorded in ``args.json``).
-#: Every other key (image size, grid, networks, batch, data, seed, loss) must match the run's
-#: ``args.json``.
-RESUME_MAY_CHANGE = frozenset({
-    "argsjs", "log", "ckpt", "logdir", "loglevel", "init_from", "niters", "ckpt_iters",
-    "sum_iters", "max_minutes", "prefetch_threads", "queue_size", "loader", "precision",
-    "jit_compile", "lr", "beta1", "adam_epsilon", "decay_rate", "decay_steps",
-    "val_split_file", "test_split_file", "split", "val_batch_size", "val_im_batch",
-    "test_batch_size", "test_im_batch", "eval_thresh", "eval_seed", "sleep_time",
-    "result_file", "savedir", "distribution", "coordinator", "num_processes", "process_id",
-    "peer_timeout"})
-#: Keys that describe one invocation, never recorded in a run's ``args.json`` on resume.
-_PER_CALL = frozenset({"argsjs", "log", "ckpt", "init_from"})
-#: Keys of one process's place in a multi-process run: never recorded (``args.json`` keeps
-#: their defaults), so that ``--log RUN`` resumes on any number of processes.
-_PROCESS_KEYS = {"coordinator": None, "num_processes": 0, "process_id": -1}
+#: The resume rule of every argument is the table's (:attr:`config.Key.resume`): keys of rule
+#: "keep" (image size, grid, networks, batch, data, seed, loss) must match the run's
+#: ``args.json``; "change" ones (niters, how often to save, the input pipeline's threads, the
+#: compute precision, the optimiser, evaluation settings...) may be given anew (logged, and
+#: recorded in ``args.json``); "call" ones describe one invocation (never compared, never
+#: recorded on a resume); "process" ones, one process's place in a multi-process run, are
+#: never recorded (``args.json`` keeps their defaults, so that ``--log RUN`` resumes on any
+#: number of processes).
+_PER_CALL = frozenset(keys_of(resume="call"))
+_PROCESS_KEYS = {name: KEYS[name].default for name in keys_of(resume="process")}
 
 
 def _recorded(args: Args) -> Args:
@@ -250,8 +243,10 @@ def _resolve_run(args: Args) -> tuple[Path, Path | None, bool]:
 
 
 def _check_resume_args(args: Args, run_dir: Path) -> None:
-    """Compare a resume's arguments with the run's ``args.json``: refuse changes outside
-    :data:`RESUME_MAY_CHANGE`, record allowed ones (logged) in ``args.json``."""
+    """Compare a resume's arguments with the run's ``args.json``: refuse changes of keys whose
+    resume rule is "keep" (:attr:`config.Key.resume`), record allowed ones (logged) in
+    ``args.json``. A key the file lacks (a run older than the key) whose default is null
+    (e.g. ``model``: the script's own) is taken from this call and recorded."""
     path = run_dir / ARGS_FILE
     if not path.is_file():
         log.warning("run %s has no %s: writing the arguments of this resume", run_dir,
@@ -265,7 +260,8 @@ def _check_resume_args(args: Args, run_dir: Path) -> None:
     given = args.to_dict()
     changed = {k: (recorded[k], given[k]) for k in given
                if k not in _PER_CALL and k not in _PROCESS_KEYS and recorded.get(k) != given[k]}
-    refused = {k: v for k, v in changed.items() if k not in RESUME_MAY_CHANGE}
+    unset = {k for k in changed if KEYS[k].default is None and k not in read_json(path)}
+    refused = {k: v for k, v in changed.items() if KEYS[k].resume == "keep" and k not in unset}
     if refused:
         shown = ", ".join(f"--{k} {json.dumps(new)} (the run has {json.dumps(old)})"
                           for k, (old, new) in refused.items())

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from config import keys_of, table_dataclass
 from data.examples import eval_views, load_example, split_models
 from data.io import DataError
 from data.layout import IM_SIZE, DataLayout, split_path
@@ -31,57 +32,25 @@ logger = logging.getLogger(__name__)
 LOADER_KINDS = ("auto", "tf", "numpy")
 
 
-@dataclass(frozen=True, kw_only=True)
+@table_dataclass(keys_of("loader"), rename={"loader": "kind"}, with_defaults=False,
+                 kw_only=True)
 class LoaderConfig:
     """The arguments a loader reads; :meth:`from_args` takes them from a run's arguments.
 
+    Its fields are the table's keys of part "loader" (:func:`config.keys_of` ``("loader")``,
+    each documented in :data:`config.KEYS`: the data root and split files, the image and grid
+    sizes, the batch sizes of each split, the seeds, the reader threads and queue), every one
+    required, with the key ``loader`` held as ``kind``: "tf" (tf.data), "numpy" (threads, no
+    TensorFlow) or "auto" (tf when TensorFlow is installed), read by
+    :func:`data.loaders.make_loader` only. Then its own:
+
     Attributes:
-        data_root: data root in the release layout.
-        split_file: split file (a bare name such as ``splits_small`` means
-            ``data/<name>.json``).
-        val_split_file: split file for "val" (None: ``split_file``).
-        test_split_file: split file for "test" (None: ``split_file``).
-        num_renders: rendered views per model.
-        nvox: voxel resolution N.
-        im_h: image height fed to the network (renders are resized to it).
-        im_w: image width.
-        prefetch_threads: reader threads (0: tf.data AUTOTUNE, or one per CPU for numpy).
-        queue_size: examples read ahead of the consumer.
-        kind: "tf" (tf.data), "numpy" (threads, no TensorFlow) or "auto" (tf when TensorFlow
-            is installed); read by :func:`data.loaders.make_loader` only.
-        rng_seed: seed of the training stream (model order and views).
-        eval_seed: seed of the fixed evaluation views.
-        batch_size: models per training batch.
-        im_batch: views per model in training.
-        val_batch_size: models per "val" batch.
-        val_im_batch: views per model in "val".
-        test_batch_size: models per batch of any other evaluated split.
-        test_im_batch: views per model of any other evaluated split.
         num_shards: processes the *training* stream is split between (data-parallel
             training over several processes, :mod:`training.distribute`): each global batch
             of ``batch_size`` models is cut into ``num_shards`` equal, consecutive parts.
         shard_index: the part this process reads (0 .. ``num_shards`` - 1).
     """
 
-    data_root: str
-    split_file: str
-    val_split_file: str | None = None
-    test_split_file: str | None = None
-    num_renders: int
-    nvox: int
-    im_h: int
-    im_w: int
-    prefetch_threads: int
-    queue_size: int
-    kind: str = "auto"
-    rng_seed: int
-    eval_seed: int
-    batch_size: int
-    im_batch: int
-    val_batch_size: int
-    val_im_batch: int
-    test_batch_size: int
-    test_im_batch: int
     num_shards: int = 1
     shard_index: int = 0
 
@@ -99,11 +68,10 @@ class LoaderConfig:
     @classmethod
     def from_args(cls, args: Any) -> LoaderConfig:
         """The loader's keys of a run's arguments (:class:`training.config.Args`, or anything
-        with the same attributes): every field of the same name, and ``kind`` from
-        ``args.loader``; one process reads the whole stream (``num_shards`` 1)."""
-        names = [f.name for f in dataclasses.fields(cls)
-                 if f.name not in ("kind", "num_shards", "shard_index")]
-        return cls(kind=args.loader, **{name: getattr(args, name) for name in names})
+        with the same attributes): every table field from the key it holds; one process reads
+        the whole stream (``num_shards`` 1)."""
+        return cls(**{f.name: getattr(args, f.metadata["key"]) for f in dataclasses.fields(cls)
+                      if "key" in f.metadata})
 
     def replace(self, **changes: Any) -> LoaderConfig:
         """A copy with some fields changed."""

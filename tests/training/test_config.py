@@ -1,17 +1,19 @@
-"""Tests of the JSON argument system (training/config.py)."""
+"""Tests of the one configuration table (config/) and the JSON argument system built on it
+(training/config.py)."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import re
 from pathlib import Path
 
 import pytest
 
+from config import KEYS, ignored, keys_of
 from training.config import (
     CLI_SOURCE,
-    IGNORED_KEYS,
     Args,
     ConfigError,
     add_args_to_parser,
@@ -24,6 +26,13 @@ from training.config import (
 REPO = Path(__file__).resolve().parents[2]
 VLSM = REPO / "args" / "args_vlsm.json"
 DLSM = REPO / "args" / "args_dlsm.json"
+#: A run's args.json written by the argument system before the one table (commit 1c5b6f1):
+#: args_dlsm.json with batch_size 3, eval_thresh [0.3, 0.45], grid_channels 16, an lstm, ...
+OLD_RUN_ARGS = Path(__file__).parent / "fixtures" / "run_args_v1.json"
+#: Every argument file the project ships or has written: the release's, the shipped runs',
+#: and the old-format run's.
+ARGS_FILES = sorted([*(REPO / "args").glob("*.json"), *(REPO / "pretrained").glob("*/args.json"),
+                     *(REPO.parent / "shared" / "seed").glob("**/args*.json"), OLD_RUN_ARGS])
 
 
 def write(tmp_path: Path, obj, name: str = "args.json") -> Path:
@@ -37,27 +46,50 @@ def write(tmp_path: Path, obj, name: str = "args.json") -> Path:
 # --------------------------------------------------------------------------------------------
 def test_schema_complete():
     specs = schema()
-    assert list(specs) == [f.name for f in dataclasses.fields(Args)]
     for spec in specs.values():
-        assert spec.help and spec.group
-        assert spec.base in (int, float, bool, str)
+        assert spec.help and spec.part
+        assert spec.type in (int, float, bool, str)
     release = {"argsjs", "logdir", "split_file", "batch_size", "im_batch", "im_h", "im_w", "nvox",
                "im_net", "grid_net", "rnn", "norm", "lr", "beta1", "decay_rate", "decay_steps",
                "niters", "ckpt_iters", "sum_iters", "val_im_batch", "prefetch_threads",
                "rng_seed", "ray_samples", "proj_x", "sepup", "im_skip", "ckpt", "loglevel",
                "run_trace", "log", "eval_thresh", "split", "result_file", "val_split_file",
                "test_split_file", "val_batch_size", "test_batch_size", "test_im_batch"}
-    assert release <= set(specs) | set(IGNORED_KEYS)
+    assert release <= set(specs) | set(ignored())
     assert {"data_root", "queue_size", "loss", "im_channels", "grid_channels"} <= set(specs)
 
 
+def test_an_old_runs_args_json_loads_unchanged():
+    """A run's args.json written before the one table (fixture) still loads, to the same
+    values in the same order: saving it again writes the old file plus the keys added since
+    (each at its default), so old and new runs read alike."""
+    old = json.loads(OLD_RUN_ARGS.read_text())
+    new = load_args(OLD_RUN_ARGS).to_dict()
+    assert [k for k in new if k in old] == list(old)
+    assert {k: new[k] for k in old if k != "argsjs"} == {k: v for k, v in old.items()
+                                                         if k != "argsjs"}
+    assert {k: new[k] for k in new if k not in old} == {"model": None}
+
+
+@pytest.mark.parametrize("path", ARGS_FILES, ids=lambda p: str(p.relative_to(REPO.parent)))
+def test_every_shipped_or_written_args_file_loads(path):
+    args = load_args(path)
+    assert args.argsjs == str(path)
+    raw = json.loads(path.read_text())
+    assert {k: v for k, v in args.to_dict().items() if k in raw and k != "argsjs"} == \
+        {k: v for k, v in raw.items() if k in schema() and k != "argsjs"}
+
+
 def test_defaults():
+    """The table's defaults are the release V-LSM's (every key of args/args_vlsm.json) and
+    this project's own defaults for the rest."""
     a = load_args()
-    assert a == Args()
+    release = {k: v for k, v in json.loads(VLSM.read_text()).items() if k in schema()}
+    assert {k: getattr(a, k) for k in release} == release
     assert (a.data_root, a.split_file, a.logdir, a.loss) == (
         "datasets/full", "data/splits.json", "./log", "ce")
     assert a.eval_thresh == (0.4,) and a.im_channels == 32 and a.grid_channels == 32
-    assert a.argsjs is None
+    assert (a.argsjs, a.model, a.val_batch_size, a.eval_seed) == (None, None, 4, 1)
 
 
 def test_release_vlsm_file():
@@ -292,34 +324,112 @@ def test_add_args_to_parser_keeps_only_given_keys():
 
 
 # --------------------------------------------------------------------------------------------
-# One model schema
+# One table: the model, the loader and the scripts read their parts of it
 # --------------------------------------------------------------------------------------------
-def test_model_keys_of_args_come_from_the_model_schema():
-    """Every model key the arguments expose has the model schema's default, choices, minimum
-    and help (one definition), and every argument-facing model key is an argument."""
-    from models.schema import MODEL_SCHEMA
-
-    specs = schema()
-    exposed = {k for k, spec in MODEL_SCHEMA.items() if spec.arg}
-    assert exposed <= set(specs)
-    for key in exposed:
-        m, a = MODEL_SCHEMA[key], specs[key]
-        assert (a.default, a.choices, a.minimum, a.help) == (m.default, m.choices, m.minimum,
-                                                             m.help), key
+#: For each model argument with a rule: a value the arguments and the model both refuse.
+MODEL_REFUSED = {"im_net": "resnet", "grid_net": "unet16", "rnn": "rnn", "norm": "GN",
+                 "im_channels": 0, "grid_channels": 0, "depth_channels": 0,
+                 "depth_head": "both", "ray_samples": 0, "proj_x": 2, "im_h": 0, "im_w": 0}
 
 
-def test_model_schema_choices_are_the_model_registries():
-    from models.conv_rnns import RNNS
+def test_model_and_arguments_apply_the_same_rules():
+    """The model (lsm_config) takes the type, minimum and choices of its keys from the table,
+    as the arguments do: every choice the arguments offer builds a model configuration with
+    that value, every value they refuse the model refuses too, naming the key, and the model
+    types values as the table does (a Keras config's 32.0 is the int 32)."""
+    from models.lsm import DEFAULT_CONFIG, lsm_config
+    from training.tasks import model_config
+
+    assert set(MODEL_REFUSED) <= set(keys_of("model", script="both"))
+    for name, bad in MODEL_REFUSED.items():
+        with pytest.raises(ConfigError, match=f"'{name}'"):
+            load_args(None, {name: bad})
+        with pytest.raises(ValueError, match=name):
+            lsm_config({name: bad})
+    for name in keys_of("model", script="both"):
+        for choice in KEYS[name].choices or ():
+            args = load_args(None, {name: choice, "grid_net": "unet64"} if choice == 64
+                             else {name: choice})
+            assert lsm_config(model_config(args))[name] == (
+                "None" if choice == "none" else choice), name
+    cfg = lsm_config({"nvox": 32.0, "ray_samples": 8.0, "sepup": 0, "z_range": [1, 2]})
+    assert (type(cfg["nvox"]), cfg["ray_samples"], cfg["sepup"], cfg["z_range"]) == (
+        int, 8, False, (1.0, 2.0))
+    assert {k: type(v) for k, v in DEFAULT_CONFIG.items()} == {
+        k: type(v) for k, v in lsm_config(DEFAULT_CONFIG).items()}
+
+
+def test_table_choices_are_the_model_registries():
     from models.depth_nets import DEPTH_HEADS, PROJ_X
     from models.grid_nets import GRID_NETS
     from models.norms import NORMS, canonical_norm
-    from models.schema import MODEL_SCHEMA
+    from training.config import registry_names
 
-    assert set(MODEL_SCHEMA["rnn"].choices) == set(RNNS)
-    assert set(MODEL_SCHEMA["grid_net"].choices) == set(GRID_NETS)
-    assert set(MODEL_SCHEMA["depth_head"].choices) == set(DEPTH_HEADS)
-    assert set(MODEL_SCHEMA["proj_x"].choices) == set(PROJ_X)
-    assert {canonical_norm(n) for n in MODEL_SCHEMA["norm"].choices} == set(NORMS)
+    assert set(KEYS["grid_net"].choices) == set(GRID_NETS)
+    assert set(KEYS["depth_head"].choices) == set(DEPTH_HEADS)
+    assert set(KEYS["proj_x"].choices) == set(PROJ_X)
+    assert {canonical_norm(n) for n in KEYS["norm"].choices} == set(NORMS)
+    for name in ("rnn", "model"):  # the names the project ships are registered
+        assert set(KEYS[name].choices) <= set(registry_names(KEYS[name])), name
+
+
+def test_registry_keys_take_any_registered_name(monkeypatch):
+    """A registry key's value outside the shipped names is checked against the registry
+    (a new fuser is one file, no table edit); one not registered is refused, naming both."""
+    import training.config as tc
+
+    monkeypatch.setattr(tc, "registry_names", lambda key: (*key.choices, "mean"))
+    assert load_args(None, ["--rnn", "mean"]).rnn == "mean"
+    with pytest.raises(ConfigError, match=r"'rnn' must be one of \['gru', 'lstm', 'mean'\], "
+                       r"got 'meen'; did you mean 'mean'"):
+        load_args(None, ["--rnn", "meen"])
+
+
+def test_loader_config_is_the_tables_loader_part():
+    from data.loaders import LoaderConfig
+
+    fields = {f.metadata.get("key", f.name) for f in dataclasses.fields(LoaderConfig)}
+    assert fields == set(keys_of("loader")) | {"num_shards", "shard_index"}
+    assert {"data_root", "nvox", "im_h", "batch_size", "test_im_batch", "eval_seed",
+            "loader"} <= fields and not {"lr", "grid_net", "rnn"} & fields
+
+
+@pytest.mark.parametrize("script,shown,hidden", [
+    ("train", {"batch_size", "lr", "eval_thresh", "nvox", "model"},
+     {"split", "result_file", "test_batch_size", "sleep_time"}),
+    ("eval", {"split", "result_file", "test_batch_size", "eval_thresh", "nvox", "model"},
+     {"batch_size", "lr", "niters", "init_from", "peer_timeout"}),
+])
+def test_each_script_shows_the_keys_the_table_gives_it(capsys, script, shown, hidden):
+    from training import cli
+
+    main = cli.train_main if script == "train" else cli.test_main
+    with pytest.raises(SystemExit) as e:
+        main("vlsm", ["--help"])
+    out = capsys.readouterr().out
+    flags = set(re.findall(r"^  --(\w+)", out, re.M))
+    assert e.value.code == 0 and shown <= flags and not hidden & flags
+    assert flags & set(schema()) == set(keys_of(script=script))
+
+
+def test_resume_rule_is_the_tables(tmp_path, caplog):
+    """A resume may change the keys of rule "change" (recorded), not those of rule "keep";
+    an old run's args.json (no "model" key) resumes with the script's model recorded."""
+    from training.loop import TrainingError, _check_resume_args
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "args.json").write_text(OLD_RUN_ARGS.read_text())
+    base = load_args(OLD_RUN_ARGS)
+    for name, value in (("im_h", 112), ("grid_channels", 8), ("rnn", "gru"), ("loss", "ce")):
+        assert KEYS[name].resume == "keep"
+        with pytest.raises(TrainingError, match=f"--{name} "):
+            _check_resume_args(base.replace(**{name: value}, model="dlsm"), run)
+    _check_resume_args(base.replace(model="dlsm", niters=7, lr=0.5, loglevel="debug"), run)
+    recorded = json.loads((run / "args.json").read_text())
+    assert (recorded["model"], recorded["niters"], recorded["lr"]) == ("dlsm", 7, 0.5)
+    with pytest.raises(TrainingError, match=r"--model \"vlsm\" \(the run has \"dlsm\"\)"):
+        _check_resume_args(base.replace(model="vlsm"), run)
 
 
 def test_default_args_build_the_release_models():
