@@ -44,6 +44,20 @@ def test_installed_editable_from_this_checkout() -> None:
         f"{installs}")
 
 
+def test_every_package_is_in_the_distribution() -> None:
+    """``pyproject.toml``'s include patterns find every package and subpackage of the project
+    (a wheel holds them all, a folder added later included), and nothing of tests or tools."""
+    tomllib = pytest.importorskip("tomllib")
+    setuptools = pytest.importorskip("setuptools")
+    find = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    found = set(setuptools.find_packages(str(REPO), include=find["packages"]["find"]["include"]))
+    tops = {p.parent.name for p in REPO.glob("*/__init__.py")} - {"tests", "benchmarks"}
+    expected = {".".join(p.parent.relative_to(REPO).parts) for top in tops
+                for p in (REPO / top).rglob("__init__.py")}
+    assert found == expected
+    assert {"training", "data.loaders", "data.shapes"} <= found
+
+
 def test_scripts_run_from_any_directory(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     procs = {s: subprocess.Popen([sys.executable, str(REPO / s), "--help"], cwd=tmp_path,
