@@ -26,6 +26,9 @@ SIZE=${SIZE:-full}
 STAGES=${STAGES:-data train test}
 if [ "$SIZE" = full ]; then SPLIT=data/splits.json; else SPLIT=data/splits_$SIZE.json; fi
 export KERAS_BACKEND=jax PYTHONUNBUFFERED=1 TF_CPP_MIN_LOG_LEVEL=2
+# the project's packages from this checkout: such a machine has no venv with the project
+# installed (elsewhere `make venv` installs it and nothing needs PYTHONPATH)
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 if [ -d "$WHEELS" ] && ls "$WHEELS"/*.whl >/dev/null 2>&1; then
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
         --target /tmp/site "$WHEELS"/*.whl || exit 1
