@@ -64,7 +64,7 @@ def project_input_channels(x: Any, constant: Any, kernel: Any, dtype: str) -> An
     The LSM's unprojected grids come with the voxel depth channel, a function of the cameras
     alone, which nothing trains: its input gradient is not needed, and computing the input
     gradient of a 33-channel convolution cost oneDNN 1.5x that of a 32-channel one
-    (``docs/profile_train.md``). The value is the same (the sum of the two channel groups'
+    (``docs/performance.md``). The value is the same (the sum of the two channel groups'
     convolutions).
 
     Args:

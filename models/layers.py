@@ -135,7 +135,7 @@ def pointwise(x: Any, kernel: Any) -> Any:
     Written as one matmul over all pixels. oneDNN runs its backward pass 2x faster than that
     of the 1x1 bfloat16 convolution on an AMX CPU, and on an AVX-512 CPU without AMX the
     whole forward + backward 11% faster in float32 and 5% in bfloat16 (the D-LSM depth net's
-    2048 -> 512 layer; ``docs/profile_train.md``).
+    2048 -> 512 layer; ``docs/performance.md``).
     """
     c, o = kernel.shape[-2:]
     y = ops.matmul(ops.reshape(x, (-1, c)), ops.reshape(kernel, (c, o)))

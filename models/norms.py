@@ -39,7 +39,7 @@ def normalize(x: Any, axes: list[int], epsilon: float, gamma: Any = None, beta: 
     and ``beta`` (``[C]``, or None for none) broadcast over the last axis. Same values as
     ``ops.moments`` and the formula, computed in as few passes over ``x`` as the algebra
     allows (each elementwise op of a TensorFlow graph is one pass over memory, and norms
-    were a third of a bfloat16 training step: ``docs/profile_train.md``):
+    were a third of a bfloat16 training step: ``docs/performance.md``):
 
     * forward: ``d = x - mean``, ``var = mean(d^2)``, ``y = d * (rsqrt(var + eps) gamma) +
       beta`` (the scale folded into gamma per example and channel);

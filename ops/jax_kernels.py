@@ -13,7 +13,7 @@ against that portable version.
   portable form concatenates each map's four corner-weighted gradients into one ``[4M, C]``
   segment sum (a copy JAX's XLA materialises at every call) and, for views-first maps,
   transposes the result: 0.057 / 0.075 s (table order / views first) against 0.046 s for the
-  paper's size (32 maps of 32^3 samples, 32 channels; ``docs/profile_train.md``).
+  paper's size (32 maps of 32^3 samples, 32 channels; ``docs/performance.md``).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Keras compiles a TensorFlow training step as a plain graph on CPU (XLA for the whole model is
 ~20x slower there, because of its 3D convolutions). The gathers and scatter-adds of the geometry
-ops, however, are ~5x faster forward+backward under XLA (``docs/benchmarks_ops.md``). So each op
+ops, however, are ~5x faster forward+backward under XLA (``docs/speed.md``). So each op
 runs as its own ``tf.function(jit_compile=True)``, which TensorFlow compiles as an XLA cluster
 inside the surrounding graph (or eagerly), gradients included.
 
@@ -18,7 +18,7 @@ It also holds *native kernels*, which portable code asks for by name
   compute dtype with float32 statistics. The portable form (:func:`models.norms.normalize`)
   is about ten elementwise passes over float32 memory, and in a low precision two more casts:
   2.5-3.0x faster forward + backward in float32 and 3.6-5.5x in bfloat16 on a 2-core CPU
-  (``benchmarks/bm_norms.py``, ``docs/profile_train.md``).
+  (``benchmarks/bm_norms.py``, ``docs/performance.md``).
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def run(portable: Callable, tensors: tuple[Any, ...], static: tuple[tuple[str, A
 
 #: Examples of fewer elements than this (``S * C``) are normalised faster by the portable norm:
 #: the fused form costs about 0.13 ms per example whatever its size, and breaks even at 64-128k
-#: elements per example (``docs/profile_train.md``, sixth pass).
+#: elements per example (``docs/performance.md``).
 INSTANCE_NORM_MIN_ELEMENTS = 1 << 17
 #: The fused form needs a channel count divisible by this: oneDNN's batch norm vectorises over
 #: channels, and with 8 it was 3.6x slower than the portable norm (16 channels: 3.8x faster).
@@ -112,7 +112,7 @@ def instance_norm(x: tf.Tensor, beta: Any, epsilon: float,
     cuDNN, accumulated in float32 whatever the input dtype. The examples' norms run one after
     the other (control dependencies; each uses every core): left free, the graph interleaved
     them with other ops, and a float32 D-LSM 2 x 4 step peaked at 6.9-7.8 GB instead of
-    5.1-6.0 GB (``docs/profile_train.md``).
+    5.1-6.0 GB (``docs/performance.md``).
 
     Args:
         x: ``[B, S1, ..., Sk, C]`` float32, bfloat16 or float16, with a static batch size B

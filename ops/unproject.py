@@ -279,7 +279,7 @@ def splat(g, i00, fu, fv, row: int, rows: int, views: int | None = None,
     With a static number of maps ``n``, one segment sum per map, over the four
     corner-weighted copies of its gradient stacked as rows, onto the map's own table slice
     (which stays in cache): 1.8x faster on a CPU than one sum over everything
-    (``docs/profile_train.md``). Which way the per-map sums run is the backend's: under
+    (``docs/performance.md``). Which way the per-map sums run is the backend's: under
     TensorFlow's XLA the unrolled sums took 0.08 s for the paper's size against 0.10 s for
     the loop, while JAX's XLA wrote the unrolled sums' weighted copies (512 MB) to fresh
     memory at every call: 0.20 s, against 0.07 s for the loop, whose one-map buffer is

@@ -7,7 +7,7 @@ one page fault per 4 KB (the paper's unprojection writes 128 MB: 32,768 faults p
 glibc's tunable ``glibc.malloc.hugetlb=1`` makes ``malloc`` ask for transparent huge pages on
 those regions (``madvise``), which cuts the faults 64-fold: JAX's release V-LSM 2 x 4 step
 6.1 -> 5.1 s, its unprojection forward 0.049 -> 0.015 s, peak memory unchanged
-(``docs/profile_train.md``, eighth pass).
+(``docs/performance.md``).
 
 glibc reads the tunable only when a process starts, and nothing in a running process does
 the same: ``mallopt`` has no huge-page parameter, and turning ``mmap`` off

@@ -37,7 +37,7 @@ The views of a model are the first ``V`` entries of a permutation of its renders
 processes and machines (no Python ``hash()``), and prefix-consistent: asking for 2 views gives
 the first 2 of the 4-view choice.
 
-Design, by measurement (2-core CPU, see ``docs/benchmarks_loader.md``): PNGs are read and
+Design, by measurement (2-core CPU, see ``docs/speed.md``): PNGs are read and
 decoded by TensorFlow ops inside a parallel ``map`` (~0.3 ms per render, ~0.6 ms per depth
 map, outside the GIL). Cameras (~0.1 ms per ``.mat``) and voxels (~0.1 ms at 32^3, ~0.7 ms at
 64^3) are read lazily by :mod:`data.io` in a ``tf.numpy_function``: pre-loading them would
