@@ -37,13 +37,19 @@ def _record(a: argparse.Namespace) -> int:
     except (OSError, ValueError) as e:
         print(f"results.py: cannot read {a.test_json}: {e}", file=sys.stderr)
         return 1
+    fields = {}
+    if a.here and "provenance" not in test_json:  # written before tests recorded their own
+        here = records.provenance(records.UNKNOWN)
+        fields = {k: here[k] for k in ("code", "machine", "software", "backend")}
+    if a.command:
+        fields["command"] = a.command
     try:
         if a.title:
             records.add_experiment(a.experiment, a.title, a.about or "",
                                    path=a.records / "experiments.json")
         path = records.record(
             test_json, a.name, a.experiment, label=a.label, train_command=a.train_command,
-            notes=a.notes or "", directory=a.records / "results",
+            notes=a.notes or "", directory=a.records / "results", **fields,
             known_experiments=[e["id"] for e in
                                records.experiments(a.records / "experiments.json")])
     except records.RecordError as e:
@@ -102,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--about", help="with --title: a paragraph shown above its table")
     r.add_argument("--train_command", help="the command that trained the model")
     r.add_argument("--notes", help="free text shown under the table")
+    r.add_argument("--command", help="the test command, for a .json that does not record it")
+    r.add_argument("--here", action="store_true",
+                   help="for a .json that does not record where it was made: it was made on "
+                        "this machine from this checkout (take the code version and machine "
+                        "from here)")
     r.set_defaults(run=_record)
     s = sub.add_parser("render", help="write RESULTS.md, docs/speed.md and the README block")
     s.add_argument("--check", action="store_true",
