@@ -21,15 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from config import keys_of, table_dataclass
+from config import KEYS, keys_of, table_dataclass
 from data.examples import eval_views, load_example, split_models
 from data.io import DataError
 from data.layout import IM_SIZE, DataLayout, split_path
 
 logger = logging.getLogger(__name__)
 
-#: The loader kinds :func:`data.loaders.make_loader` knows.
-LOADER_KINDS = ("auto", "tf", "numpy")
+#: The loader kinds :func:`data.loaders.make_loader` knows: the choices of the key ``loader``.
+LOADER_KINDS: tuple[str, ...] = KEYS["loader"].choices or ()
 
 
 @table_dataclass(keys_of("loader"), rename={"loader": "kind"}, with_defaults=False,
