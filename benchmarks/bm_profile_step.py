@@ -142,20 +142,31 @@ def _parts(model, task, args, batch) -> dict[str, tuple[Callable, tuple, int, li
         "grid UNet": (lambda f: model.grid_net(f, training=True), (fused,), 1,
                       model.grid_net.trainable_weights),
     }
-    if task.kind == "dlsm":  # the rays as DLSM.call makes and reads them
+    if task.kind == "dlsm":  # the rays and the depth net as DLSM.call runs them
+        from ops.project import unit_on_rays
+
         g = c["grid_channels"]
         gf = keras.ops.convert_to_numpy(out["features"]).reshape(b, v, n, n, n, g)
-        rays = model.project_features(gf, K, E)
+        first = model.depth_net.encoder[0]
+
+        def rays_unit(f, k, e):  # the projection and the depth net's first unit, one op
+            return unit_on_rays(first, f, k, e, training=True, im_size=(c["im_h"], c["im_w"]),
+                                proj_x=c["proj_x"], samples=c["ray_samples"],
+                                z_range=c["z_range"], grid_range=c["grid_range"],
+                                rounding=c["proj_rounding"])
+
+        x = rays_unit(gf, K, E)
         skips = []
         for name in model.depth_net.skip_names:
             f = keras.ops.convert_to_numpy(im[name])
             fh, fw, fc = f.shape[1:]
             skips.append(np.repeat(f.reshape(b, 1, v, fh, fw, fc), v, axis=1)
                          .reshape(-1, fh, fw, fc))
-        parts["projection"] = (model.project_features, (gf, K, E), 1, [])
-        parts["depth net"] = (lambda r, *sk: model.depth_net(
-            r, list(sk), training=True, **model.rays_options()),
-            (rays, *skips), 1 + len(skips), model.depth_net.trainable_weights)
+        parts["projection + depth conv1"] = (rays_unit, (gf, K, E), 1, first.trainable_weights)
+        rest = [w for u in model.depth_net.encoder[1:] + model.depth_net.decoder
+                + [model.depth_net.last] for w in u.trainable_weights]
+        parts["depth net"] = (lambda r, *sk: model.depth_net.decode(r, list(sk), training=True),
+                              (x, *skips), 1 + len(skips), rest)
     pred = keras.ops.convert_to_numpy(model(batch_inputs(batch)))
     target = keras.ops.convert_to_numpy(task.keras_target(batch))
     parts["loss"] = (lambda pr, t: task.keras_loss(t, pr), (pred, target), 1, [])
@@ -183,10 +194,10 @@ def _config_args(config: str, precision: str):
 
 def profile(config: str, precision: str, steps: int) -> list[tuple[str, float, float | None]]:
     from training.loop import compile_model, make_optimizer
-    from training.tasks import TASKS, model_inputs
+    from training.tasks import model_inputs, task_for
 
     kind, args = _config_args(config, precision)
-    task = TASKS[kind]
+    task = task_for(kind)
     keras.utils.set_random_seed(0)
     model = task.build_model(args)
     batch = random_batch(args)

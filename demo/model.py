@@ -76,7 +76,7 @@ def load_lsm(model_dir: str | os.PathLike, ckpt: str | None = None,
     from training.checkpoint import resolve_checkpoint
     from training.loop import load_trained
     from training.release import ensure_converted, is_release_folder
-    from training.tasks import TASKS
+    from training.tasks import task_for
 
     run_dir = repo_path(model_dir)
     if is_release_folder(run_dir):  # the release's TF1 folder: convert once into log/release
@@ -84,7 +84,7 @@ def load_lsm(model_dir: str | os.PathLike, ckpt: str | None = None,
     args = _run_args(run_dir)
     path = resolve_checkpoint(ckpt if ckpt is not None else run_dir, run_dir)
     kind = kind or _kind_of(args, path)
-    model, path = load_trained(args, TASKS[kind], run_dir, path)
+    model, path = load_trained(args, task_for(kind), run_dir, path)
     return LSM(kind=kind, args=args, model=model, checkpoint=path)
 
 
@@ -138,11 +138,12 @@ def predict(lsm: LSM, images: np.ndarray, K: np.ndarray, extrinsic: np.ndarray) 
                          f"(see data.examples.resize_views), got {images.shape}")
     inputs = {"images": images[None], "K": np.asarray(K, np.float32)[None],
               "extrinsic": np.asarray(extrinsic, np.float32)[None, :, :3, :]}
-    from training.tasks import TASKS
+    from training.tasks import task_for
 
     # D-LSM: the depth map of either depth head (ops.depth_head.depth_from_head)
-    out = TASKS[lsm.kind].prediction(lsm.model(inputs, training=False))[0, ..., 0]
-    if lsm.kind == "vlsm":
+    task = task_for(lsm.kind)
+    out = task.prediction(lsm.model(inputs, training=False))[0, ..., 0]
+    if task.head == "voxels":
         return expit(out.astype(np.float64)).astype(np.float32)
     return out.astype(np.float32)
 

@@ -71,8 +71,8 @@ class DepthNet(keras.layers.Layer):
         name: str = "DepthNet",
         **kwargs: Any,
     ) -> None:
-        # The rays may come in the first unit's compute dtype (``DLSM.project_features``):
-        # Keras' autocast would cast all 205M samples (2 x 4 views) to float32 and back.
+        # The first unit's output may come in its compute dtype (low precision, instance
+        # norm; :class:`models.layers.ConvUnit`): no autocast to float32 and back.
         kwargs.setdefault("autocast", False)
         super().__init__(name=name, **kwargs)
         if proj_x not in PROJ_X:
@@ -136,26 +136,22 @@ class DepthNet(keras.layers.Layer):
         build_and_shape(self.last, s)
 
     def call(
-        self,
-        rays: Any,
-        skips: Sequence[Any] | None = None,
-        training: bool | None = None,
-        rays_order: Any = None,
-        rays_activated: bool = False,
+        self, rays: Any, skips: Sequence[Any] | None = None, training: bool | None = None
     ) -> Any:
-        """``rays`` ``[N, h, w, C*S]`` and the image skips -> ``[N, H, W, out_channels]``.
+        """``rays`` ``[N, h, w, C*S]`` and the image skips -> ``[N, H, W, out_channels]``."""
+        return self.decode(self.encoder[0](rays, training=training), skips, training=training)
 
-        ``rays_order`` and ``rays_activated`` are the first unit's ``input_order`` and
-        ``activated`` (:class:`models.layers.ConvUnit`): the D-LSM feeds samples-major rays
-        that were ReLU'd (and cast) on the grid before projection.
-        """
+    def decode(
+        self, x: Any, skips: Sequence[Any] | None = None, training: bool | None = None
+    ) -> Any:
+        """The units after the first: its output ``x`` ``[N, h, w, 16b]`` and the image skips
+        -> ``[N, H, W, out_channels]`` (the D-LSM computes the first unit on the grid's rays
+        with :func:`ops.project.unit_on_rays`)."""
         skips = list(skips or [])
         if len(skips) != len(self.skip_names):
             raise ValueError(
                 f"{self.name}: expected skips {self.skip_names}, got {len(skips)} tensors"
             )
-        x = self.encoder[0](rays, training=training, input_order=rays_order,
-                            activated=rays_activated)
         for unit in self.encoder[1:]:
             x = unit(x, training=training)
         for i, unit in enumerate(self.decoder):

@@ -66,8 +66,10 @@ from models.depth_nets import DEPTH_HEADS, DepthNet
 from models.grid_nets import GRID_NETS, GridUNet
 from models.image_nets import ImageUNet
 from models.norms import canonical_norm
+from models.registry import build_model as build_registered
+from models.registry import register_model
 from ops.depth_head import depth_from_head
-from ops.project import project_rays, rays_to_channels, samples_major_order
+from ops.project import unit_on_rays
 from ops.unproject import unproject_features, voxel_depth
 
 #: The release defaults of every model key: the keys of part "model" of the one table,
@@ -239,6 +241,7 @@ class _LSMBase(keras.Model):
         return cls(**config)
 
 
+@register_model("vlsm", head="voxels")
 @keras.saving.register_keras_serializable(package="lsm")
 class VLSM(_LSMBase):
     """Voxel LSM: ``call(inputs) -> occupancy logits [B, V, N, N, N, 1]`` (one per step).
@@ -254,6 +257,7 @@ class VLSM(_LSMBase):
         return self.trunk(inputs, training=training)["logits"]
 
 
+@register_model("dlsm", head="depth")
 @keras.saving.register_keras_serializable(package="lsm")
 class DLSM(_LSMBase):
     """Depth LSM: ``call(inputs) -> depth [B, T, V, H, W, 1]`` (T = V, or 1 if last_step_only).
@@ -300,55 +304,32 @@ class DLSM(_LSMBase):
         if last_step_only:
             feats = feats[:, -1:]
         steps = feats.shape[1]
-        rays = self.project_features(feats, inputs["K"], inputs["extrinsic"])
+        # The paper's depth decoder: the grid features of every step sampled along the rays
+        # of every view (S samples of g channels per pixel of the H/p x W/p image, stacked as
+        # g*S channels), the depth net's first unit on them (one op, ops.project), then the
+        # rest of the depth net with the image encoder's features as skips.
+        x = unit_on_rays(
+            self.depth_net.encoder[0],
+            feats,
+            inputs["K"],
+            inputs["extrinsic"],
+            training=training,
+            im_size=(c["im_h"], c["im_w"]),
+            proj_x=c["proj_x"],
+            samples=c["ray_samples"],
+            z_range=c["z_range"],
+            grid_range=c["grid_range"],
+            rounding=c["proj_rounding"],
+        )
         skips = []
         for name in self.depth_net.skip_names:
             f = tr["im"][name]
             fh, fw, fc = f.shape[1:]
             f = ops.repeat(ops.reshape(f, (-1, 1, views, fh, fw, fc)), steps, axis=1)
             skips.append(ops.reshape(f, (-1, fh, fw, fc)))
-        depth = self.depth_net(rays, skips, training=training, **self.rays_options())
+        depth = self.depth_net.decode(x, skips, training=training)
         out_channels = self.depth_net.out_channels
         return ops.reshape(depth, (-1, steps, views, c["im_h"], c["im_w"], out_channels))
-
-    def project_features(self, feats: Any, K: Any, extrinsic: Any) -> Any:
-        """The depth net's input: grid features ``[B, T, N, N, N, g]`` projected along the rays
-        of every view (``ops.project.project_rays``), ``[B*T*V, h, w, S*g]``, in the form its
-        first unit reads with :meth:`rays_options`.
-
-        The rays are the largest tensor of a D-LSM step (S times the grid features). The
-        depth net's first ReLU and its compute-dtype cast commute with the gather, so they run
-        on the grid; the rays stay in the gather's samples-major order and the first kernels
-        are read in that order instead (the same function as the release's layout).
-        """
-        c = self.lsm_config
-        p, s = c["proj_x"], c["ray_samples"]
-        first = self.depth_net.encoder[0]
-        if first.pre_activation:
-            feats = ops.relu(feats)
-        rays = project_rays(
-            feats,
-            K,
-            extrinsic,
-            im_size=(c["im_h"], c["im_w"]),
-            proj_x=p,
-            samples=s,
-            z_range=c["z_range"],
-            grid_range=c["grid_range"],
-            rounding=c["proj_rounding"],
-            layout="samples",
-            out_dtype=None if first.conv_dtype == "float32" else first.conv_dtype,
-        )
-        return rays_to_channels(rays, layout="samples")
-
-    def rays_options(self) -> dict[str, Any]:
-        """How :class:`models.depth_nets.DepthNet` reads :meth:`project_features`' rays
-        (its ``rays_order`` and ``rays_activated``)."""
-        c = self.lsm_config
-        return {
-            "rays_order": samples_major_order(c["grid_channels"], c["ray_samples"]),
-            "rays_activated": self.depth_net.encoder[0].pre_activation,
-        }
 
     def depth(
         self, inputs: Mapping[str, Any], training: bool | None = None, last_step_only: bool = False
@@ -359,15 +340,14 @@ class DLSM(_LSMBase):
         return depth_from_head(self(inputs, training=training, last_step_only=last_step_only))
 
 
-def build_model(kind: str, config: Mapping[str, Any] | None = None, **overrides: Any) -> _LSMBase:
-    """Build ``"vlsm"`` or ``"dlsm"`` from an args mapping plus overrides.
+def build_model(kind: str, config: Mapping[str, Any] | None = None,
+                **overrides: Any) -> keras.Model:
+    """Build the model registered as ``kind`` (``"vlsm"``, ``"dlsm"``, ...) from an args mapping
+    plus overrides: :func:`models.registry.build_model` (kept under this name for callers).
 
-    See :func:`lsm_config` for the keys; keys it does not know are ignored.
+    See :func:`lsm_config` for the LSM keys; keys a model does not know are ignored.
     """
-    classes = {"vlsm": VLSM, "dlsm": DLSM}
-    if kind not in classes:
-        raise ValueError(f"kind must be 'vlsm' or 'dlsm', got {kind!r}")
-    return classes[kind](lsm_config(config, **overrides))
+    return build_registered(kind, config, **overrides)
 
 
 def release_variable_map(model: keras.Model) -> dict[str, keras.Variable]:

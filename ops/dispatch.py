@@ -32,10 +32,16 @@ from typing import Any
 import keras
 import numpy as np
 
-__all__ = ["KERNELS", "fast_kernels", "fast_path", "native"]
+__all__ = ["KERNELS", "fast_kernels", "fast_ops_enabled", "fast_path", "native"]
 
 #: Keras backend name -> its kernel module (imported only when that backend runs).
 KERNELS: dict[str, str] = {"tensorflow": "ops.tf_kernels", "jax": "ops.jax_kernels"}
+
+
+def fast_ops_enabled() -> bool:
+    """False when ``LSM_FAST_OPS=0``: every op then runs its plain, portable form (fast kernels
+    and fused forms of ops alike, e.g. :func:`ops.project.unit_on_rays`)."""
+    return os.environ.get("LSM_FAST_OPS", "1") != "0"
 
 
 def fast_kernels() -> ModuleType | None:
@@ -43,7 +49,7 @@ def fast_kernels() -> ModuleType | None:
 
     ``None`` when the backend has no kernel module or ``LSM_FAST_OPS=0``.
     """
-    if os.environ.get("LSM_FAST_OPS", "1") == "0":
+    if not fast_ops_enabled():
         return None
     name = KERNELS.get(keras.backend.backend())
     return None if name is None else importlib.import_module(name)

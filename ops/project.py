@@ -27,13 +27,14 @@ into the depth network's ``[B*T*V, h, w, C*S]`` input (channel ``c * S + s``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, Protocol
 
 import numpy as np
 from keras import ops
 
 from geometry.camera import pixel_centres
 from geometry.grid import GRID_RANGE
-from ops.dispatch import fast_path
+from ops.dispatch import fast_ops_enabled, fast_path
 from ops.tensors import check_shape, float_dtype
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "rays_to_channels",
     "ray_voxel_indices",
     "samples_major_order",
+    "unit_on_rays",
 ]
 
 _ROUNDINGS = ("release", "centre")
@@ -268,6 +270,72 @@ def rays_to_channels(slices, layout: str = "release"):
         raise ValueError(f"`slices` needs static h, w, C, S, got {shape}.")
     _, _, _, h, w, a, b = shape
     return ops.reshape(slices, (-1, h, w, a * b))
+
+
+class RaysUnit(Protocol):
+    """What :func:`unit_on_rays` needs of a network's first unit (as
+    :class:`models.layers.ConvUnit`): ``unit(x, training, input_order, activated)`` on
+    ``[N, h, w, C_in]`` channels, a ReLU first if ``pre_activation``, computing in
+    ``conv_dtype``, and mixing its input channels only linearly after the ReLU (so that a
+    permutation of the input channels is the same permutation of its kernels' input axis)."""
+
+    pre_activation: bool
+    conv_dtype: str
+
+    def __call__(self, x: Any, training: bool | None = None, input_order: Any = None,
+                 activated: bool = False) -> Any: ...
+
+
+def unit_on_rays(
+    unit: RaysUnit,
+    grid,
+    K,
+    extrinsic,
+    training: bool | None = None,
+    im_size: Sequence[int] = (224, 224),
+    proj_x: int = 4,
+    samples: int = 64,
+    z_range: Sequence[float] = (1.0, 3.0),
+    grid_range: Sequence[float] = GRID_RANGE,
+    rounding: str = "release",
+):
+    """A network's first unit on the grid's rays: ``unit(rays_to_channels(project_rays(grid,
+    K, extrinsic, ...)))``, the release's channels ``c * S + s``.
+
+    This is what the D-LSM's depth net reads (the paper's projection of the grid features
+    along the rays, stacked as channels). By default (``LSM_FAST_OPS`` not ``0``,
+    :func:`ops.dispatch.fast_ops_enabled`) it is computed in a fast form, the same function:
+    the rays are the largest tensor of a D-LSM step (S times the grid features), so the
+    unit's ReLU and its compute-dtype cast, which commute with the gather (the zeros of the
+    samples outside the grid stay 0), run on the grid instead; the rays stay in the gather's
+    samples-major order (``layout="samples"``, channel ``s * C + c``) and the unit reads its
+    kernels' input axis in that order (:func:`samples_major_order`), which spares the transpose
+    of the rays. ``LSM_FAST_OPS=0`` computes the plain form above (the reference of the tests).
+
+    Args:
+        unit: the first unit (:class:`RaysUnit`, e.g. :class:`models.layers.ConvUnit`).
+        grid: ``[B, T, N, N, N, C]`` voxel features.
+        K, extrinsic: ``[B, V, 3, 3]`` and ``[B, V, 3, 4]`` cameras (:func:`project_rays`).
+        training: forwarded to the unit.
+        im_size, proj_x, samples, z_range, grid_range, rounding: as :func:`project_rays`.
+
+    Returns:
+        The unit's output on ``[B*T*V, h, w, C*S]`` rays (``h = H / proj_x``).
+    """
+    geometry = dict(im_size=im_size, proj_x=proj_x, samples=samples, z_range=z_range,
+                    grid_range=grid_range, rounding=rounding)
+    if not fast_ops_enabled():
+        rays = rays_to_channels(project_rays(grid, K, extrinsic, **geometry))
+        return unit(rays, training=training)
+    channels = check_shape(grid, "grid", rank=6)[-1]
+    if unit.pre_activation:
+        grid = ops.relu(grid)
+    rays = project_rays(grid, K, extrinsic, layout="samples",
+                        out_dtype=None if unit.conv_dtype == "float32" else unit.conv_dtype,
+                        **geometry)
+    return unit(rays_to_channels(rays, layout="samples"), training=training,
+                input_order=samples_major_order(channels, samples),
+                activated=unit.pre_activation)
 
 
 proj_slice = project_rays

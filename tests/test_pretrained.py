@@ -23,7 +23,7 @@ from training.cli import SHIPPED_MARKER
 from training.config import load_args
 from training.evaluate import evaluate
 from training.loop import load_trained
-from training.tasks import TASKS
+from training.tasks import task_for
 
 REPO = Path(__file__).resolve().parents[1]
 #: Every folder in pretrained/ (hidden ones, e.g. ship_model's ``.<name>.tmp``, excepted).
@@ -111,8 +111,8 @@ def test_shipped_model_reproduces_its_tiny_table(folder, tiny_root):
     kind = model_kind(folder)
     args = load_args(folder / "args.json", {"data_root": str(tiny_root),
                                             "test_split_file": str(tiny_root / "splits.json")})
-    model, _ = load_trained(args, TASKS[kind], folder, ckpt.name)
-    res = evaluate(args, TASKS[kind], model, "test", progress=False).to_json()
+    model, _ = load_trained(args, task_for(kind), folder, ckpt.name)
+    res = evaluate(args, task_for(kind), model, "test", progress=False).to_json()
     assert res["num_models"] == want["num_models"] == 13
 
     def close(have, curve, where):

@@ -212,12 +212,17 @@ def load_checkpoint(path: str | os.PathLike, model: keras.Model,
 
 
 def checkpoint_task(state: dict[str, Any], loss: str | None) -> str:
-    """"vlsm" or "dlsm": the network a checkpoint holds, from its ``state.json`` contents
-    (``task``, else the saved ``model_class``) or, for states that name neither, from the run's
-    training loss (``ce`` trains V-LSMs)."""
+    """The registered model a checkpoint holds ("vlsm", "dlsm", ...), from its ``state.json``
+    contents (``task``, else the saved ``model_class``) or, for states that name neither, from
+    the run's training loss (``ce`` trains V-LSMs)."""
     kind = state.get("task") or str(state.get("model_class", "")).lower()
     if kind in ("vlsm", "dlsm"):
         return kind
+    if kind:
+        from models.registry import MODELS  # imports the models: only for other names
+
+        if kind in MODELS:
+            return kind
     return "vlsm" if loss == "ce" else "dlsm"
 
 
@@ -243,14 +248,14 @@ def copy_matching_weights(path: str | os.PathLike, model: keras.Model,
         CheckpointError: the checkpoint is missing, or nothing matches.
     """
     from training.config import load_args
-    from training.tasks import TASKS
+    from training.tasks import task_for
 
     path = Path(path)
     if not (path / "state.json").exists():
         raise CheckpointError(f"checkpoint {path} not found (no state.json)")
     kind = checkpoint_task(read_json(path / "state.json"), source_args.get("loss"))
     src_args = load_args(None, {}, defaults=source_args)
-    source = TASKS[kind].build_model(src_args)
+    source = task_for(kind).build_model(src_args)
     load_checkpoint(path, source)
     have = {v.path: v for v in source.weights}
     copied, kept = [], []

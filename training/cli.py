@@ -39,13 +39,14 @@ if TYPE_CHECKING:
 log = logging.getLogger("lsm")
 
 
-def _task(kind: str) -> Task:
-    """The task (imports Keras and the backend, quietly: only after the arguments are parsed,
-    so ``--help`` and argument errors come at once)."""
+def _task(kind: str, args: Args) -> Task:
+    """The task of the model ``args`` names (its key ``model``; the script's model ``kind``
+    without it), picked by the model's head (imports Keras and the backend, quietly: only after
+    the arguments are parsed, so ``--help`` and argument errors come at once)."""
     quiet_tensorflow_import()
-    from training.tasks import TASKS
+    from training.tasks import model_name, task_for
 
-    return TASKS[kind]
+    return task_for(model_name(args, kind))
 
 
 def _not_taken_by(script: str) -> frozenset[str]:
@@ -108,7 +109,7 @@ def _eval_cli(kind: str, argv: Sequence[str] | None, what: str, split: str,
     except RunError as e:
         _fail(str(e))
         return None, args, ns, None
-    return _task(kind), args, ns, run_dir
+    return _task(kind, args), args, ns, run_dir
 
 
 # --------------------------------------------------------------------------------------------
@@ -124,7 +125,7 @@ def train_main(kind: str, argv: Sequence[str] | None = None) -> int:
                         defaults={"loss": "ce" if kind == "vlsm" else "l1", "model": kind},
                         hide=_not_taken_by("train"))
     _setup_logging(args)
-    task = _task(kind)
+    task = _task(kind, args)
     from training.distribute import PeerError
     from training.loop import Interrupted, TrainingError, train
 
@@ -253,7 +254,7 @@ def test_main(kind: str, argv: Sequence[str] | None = None) -> int:
     tables = [res.table(t) for t in range(len(res.thresholds))]
     if res.clouds is not None:
         tables.append(res.cloud_table())
-    text = f"{kind.upper()} {ckpt} on {args.split_file_for(args.split)} ({args.split})\n\n"
+    text = f"{task.kind.upper()} {ckpt} on {args.split_file_for(args.split)} ({args.split})\n\n"
     text += "\n\n".join(tables)
     print(text)
     stem = stem or str(folder / f"test_{name}")
@@ -283,8 +284,6 @@ class _PredictionSaver:
         self.sheet: list[dict[str, Any]] = []
 
     def __call__(self, batch: dict[str, Any], pred: Any) -> None:
-        from training import export
-
         b = np.asarray(batch["images"]).shape[0]
         pred = np.asarray(pred)
         for i in range(b):
@@ -294,16 +293,14 @@ class _PredictionSaver:
                 continue
             self.classes.add(synset)
             if len(self.classes) <= self.n_preds:
-                export.save_prediction(self.task.kind, item, pred[i], self.folder)
+                self.task.save_prediction(item, pred[i], self.folder)
             if len(self.classes) <= self.n_sheet:
                 self.sheet.append({"item": item, "pred": pred[i]})
 
     def finish(self) -> None:
         if self.sheet:
-            from training import export
-
             path = self.folder.with_name(f"sheet_{self.folder.name.removeprefix('preds_')}.png")
-            export.contact_sheet(self.task.kind, self.sheet, path)
+            self.task.contact_sheet(self.sheet, path)
             log.info("contact sheet: %s", path)
         if self.n_preds:
             log.info("predictions saved in %s", self.folder)

@@ -30,20 +30,10 @@ from tabulate import tabulate
 from tqdm import tqdm
 
 from data.layout import class_name
-from geometry.depth import foreground
 from training.config import Args
 from training.export import as_text
 from training.loop import to_backend
-from training.tasks import (
-    DEPTH_PROTOCOLS,
-    Task,
-    depth_protocols,
-    model_inputs,
-    release_depth_error,
-)
-
-#: The point-cloud figures of :attr:`EvalResult.clouds`, in order.
-CLOUD_FIGURES = ("accuracy", "completeness", "chamfer", "fscore")
+from training.tasks import CLOUD_FIGURES, DEPTH_PROTOCOLS, Task, model_inputs
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +43,7 @@ class EvalResult:
     """Per-model scores of one evaluation.
 
     Attributes:
-        task: ``"vlsm"`` or ``"dlsm"``.
+        task: the registered model's name (``"vlsm"``, ``"dlsm"``, ...).
         metric: ``"iou"`` (x100, higher is better) or ``"depth_error"`` (scene units).
         thresholds: IoU thresholds (V-LSM); D-LSM: one entry per view protocol
             (:data:`training.tasks.DEPTH_PROTOCOLS`).
@@ -206,73 +196,6 @@ class EvalResult:
                                                                     floatfmt=fmt)
 
 
-def _hull_scores(task: Task, batch: dict[str, Any], thresholds: tuple[float, ...]
-                 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Visual hull baseline for a batch.
-
-    Returns:
-        (B, V, n_thresh) IoU or (B, V, 3) depth error, and (D-LSM) the hull's depth maps
-        (B, V, H, W) after all V views (None for V-LSM).
-    """
-    from ops.visual_hull import visual_hull
-
-    depth = np.asarray(batch["depth"])[..., 0]
-    masks = foreground(depth).astype(np.float32)
-    K, E = np.asarray(batch["K"]), np.asarray(batch["extrinsic"])
-    if task.kind == "vlsm":
-        gt = np.asarray(batch["voxels"])[..., 0] > 0.5
-        hull = np.asarray(keras.ops.convert_to_numpy(
-            visual_hull(masks, K, E, nvox=gt.shape[-1]))) > 0.5  # (B, V, N, N, N)
-        inter = (hull & gt[:, None]).sum(axis=(2, 3, 4))
-        union = (hull | gt[:, None]).sum(axis=(2, 3, 4))
-        iou = inter / np.maximum(union, 1)
-        return np.repeat(iou[..., None], len(thresholds), axis=-1), None
-    from ops.visual_hull import visual_hull_depth
-
-    nvox = np.asarray(batch["voxels"]).shape[1]
-    hull = visual_hull(masks, K, E, nvox=nvox)  # (B, T, N, N, N)
-    b, t = hull.shape[:2]
-    v = depth.shape[1]
-    h, w = depth.shape[2:]
-    errs = np.full((b, t, v), np.nan)
-    hull_depths = []
-    fg = masks > 0.5
-    count = fg.sum(axis=(2, 3))  # (B, V)
-    for k in range(t):
-        hd = visual_hull_depth(hull[:, k], K, E, im_size=(h, w))  # (B, V, H, W)
-        hd = np.asarray(keras.ops.convert_to_numpy(hd))[..., 0]  # (B, V, H, W)
-        total = (np.abs(hd - depth) * fg).sum(axis=(2, 3))
-        errs[:, k] = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-        hull_depths.append(hd)
-    release = release_depth_error(np.stack(hull_depths, axis=1), depth)
-    return depth_protocols(errs, release), hd
-
-
-def _cloud_figures(batch: dict[str, Any], depth: np.ndarray) -> np.ndarray:
-    """Point-cloud figures of fused depth maps, per model.
-
-    Args:
-        batch: the loader batch (images, K, extrinsic, voxels).
-        depth: (B, V, H, W) depth maps of the batch's views (scene units).
-
-    Returns:
-        (B, 4) :data:`CLOUD_FIGURES` against the surface of each model's true voxels.
-    """
-    from training.pointclouds import chamfer, voxel_surface_points
-    from vis.meshes import fuse_point_cloud
-
-    images, K, E = (np.asarray(batch[k]) for k in ("images", "K", "extrinsic"))
-    voxels = np.asarray(batch["voxels"])[..., 0]
-    out = np.full((len(depth), len(CLOUD_FIGURES)), np.nan)
-    for i in range(len(depth)):
-        cloud = fuse_point_cloud(depth[i], images[i], K[i], E[i])
-        gt = voxel_surface_points(voxels[i])
-        if len(gt):
-            figs = chamfer(np.asarray(cloud.vertices), gt)
-            out[i] = [figs[k] for k in CLOUD_FIGURES]
-    return out
-
-
 def _predict_padded(model: keras.Model, batch: dict[str, Any], batch_size: int) -> np.ndarray:
     """Predict a batch, padding a short last batch to ``batch_size`` (one compiled shape)."""
     x = {k: np.asarray(v) for k, v in model_inputs(batch).items()}
@@ -312,29 +235,22 @@ def evaluate(args: Args, task: Task, model: keras.Model, split: str = "test",
     args = args.replace(batch_size=bs, im_batch=ib)
     loader = make_loader(LoaderConfig.from_args(args), split, training=False)
     thresholds = tuple(args.eval_thresh)
-    res = EvalResult(task=task.kind, metric="iou" if task.kind == "vlsm" else "depth_error",
-                     thresholds=thresholds if task.kind == "vlsm"
-                     else tuple(float(i) for i in range(len(DEPTH_PROTOCOLS))))
+    res = EvalResult(task=task.kind, metric=task.metric,
+                     thresholds=task.score_columns(thresholds))
     scores, hulls, clouds = [], [], []
     total = -(-loader.num_models // bs)
     for batch in tqdm(loader.iterate(0), total=total, desc=f"eval {split}", unit="batch",
                       disable=not progress):
         batch = to_backend(batch)
         pred = task.prediction(_predict_padded(model, batch, bs))  # D-LSM: depth of either head
-        m = task.metrics(batch, pred, thresholds)
-        if task.kind == "vlsm":
-            scores.append(m["iou"])
-        else:
-            scores.append(m["depth_error"])
-        hull_depth = None
+        scores.append(task.metrics(batch, pred, thresholds)[task.metric])
+        hull = None
         if with_hull:
-            h_scores, hull_depth = _hull_scores(task, batch, thresholds)
+            h_scores, hull = task.hull_scores(batch, thresholds)
             hulls.append(h_scores)
-        if task.kind == "dlsm":
-            c = _cloud_figures(batch, pred[:, -1, ..., 0])
-            c_h = (_cloud_figures(batch, hull_depth) if hull_depth is not None
-                   else np.full_like(c, np.nan))
-            clouds.append(np.stack([c, c_h], axis=1))
+        c = task.point_clouds(batch, pred, hull)  # the depth head's fused clouds, else None
+        if c is not None:
+            clouds.append(c)
         syn = [as_text(s) for s in np.asarray(batch["synset"])]
         mid = [as_text(s) for s in np.asarray(batch["model_id"])]
         res.models += list(zip(syn, mid, strict=True))

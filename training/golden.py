@@ -94,7 +94,7 @@ def compare_golden(folder: str | os.PathLike, run_dir: str | os.PathLike | None 
     from training.config import load_args
     from training.loop import compile_model, make_optimizer
     from training.release import convert_release
-    from training.tasks import TASKS, model_inputs
+    from training.tasks import model_inputs, task_for
 
     folder = Path(folder)
     tmp = None
@@ -109,7 +109,7 @@ def compare_golden(folder: str | os.PathLike, run_dir: str | os.PathLike | None 
         b, v = g["ims"].shape[:2]
         args = load_args(Path(run_dir) / "args.json", {"batch_size": int(b), "im_batch": int(v),
                                                        "precision": "float32"})
-        task = TASKS[kind]
+        task = task_for(kind)
         keras.utils.set_random_seed(0)
         model = task.build_model(args)  # float32 (above): the release's numerics
         optimizer = make_optimizer(args)

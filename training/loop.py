@@ -74,7 +74,7 @@ from training.runs import (
     remove_stale_temporaries,
 )
 from training.summaries import SummaryWriter
-from training.tasks import Task, model_inputs
+from training.tasks import Task, model_inputs, model_name, task_for
 
 log = logging.getLogger(__name__)
 
@@ -323,13 +323,15 @@ class _SignalStop:
         self._old = {}
 
 
-def train(args: Args, task: Task, progress: bool = True,
+def train(args: Args, task: Task | None = None, progress: bool = True,
           on_step: Callable[[int, float], None] | None = None) -> TrainResult:
     """Train (or resume) a model; see the module docstring.
 
     Args:
         args: resolved arguments (niters, ckpt_iters, sum_iters, lr, ... and the data keys).
-        task: :data:`training.tasks.VLSM_TASK` or :data:`training.tasks.DLSM_TASK`.
+        task: the task of the model to train (:func:`training.tasks.task_for`, e.g.
+            :data:`training.tasks.VLSM_TASK`); None: the task of the model ``args`` names (its
+            key ``model``). The task's model is the one trained, and the one the run records.
         progress: show a tqdm bar.
         on_step: called after every iteration with ``(iteration, loss)`` (tests, hooks).
 
@@ -348,6 +350,10 @@ def train(args: Args, task: Task, progress: bool = True,
             serve (see :func:`training.distribute.setup`).
         training.distribute.PeerError: another process of the run failed or died (named).
     """
+    if task is None:
+        task = task_for(model_name(args))
+    if getattr(args, "model", task.kind) != task.kind:
+        args = args.replace(model=task.kind)  # args.json records the model trained
     cluster = distribute.setup(args)  # before anything touches a device
     peers = distribute.Peers(cluster)
     try:

@@ -347,7 +347,7 @@ def convert_release(log_dir: str | os.PathLike, ckpt: str | os.PathLike | None,
     from training.checkpoint import checkpoint_path, save_checkpoint
     from training.config import save_args
     from training.loop import compile_model, make_optimizer
-    from training.tasks import TASKS
+    from training.tasks import task_for
 
     log_dir, out = Path(log_dir), Path(out)
     prefix = resolve_release_checkpoint(log_dir, ckpt)
@@ -381,7 +381,7 @@ def convert_release(log_dir: str | os.PathLike, ckpt: str | os.PathLike | None,
         if (checkpoint_path(out, step) / "state.json").is_file():
             raise ReleaseError(f"{checkpoint_path(out, step)} exists already")
 
-    task = TASKS[found]
+    task = task_for(found)
     model = task.build_model(args, "float32")  # the release's numerics
     optimizer = make_optimizer(args)
     compile_model(model, task, args, optimizer)

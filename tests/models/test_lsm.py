@@ -295,7 +295,7 @@ def test_lsm_config_filters_and_validates() -> None:
     ):
         with pytest.raises(ValueError, match=next(iter(bad))):
             lsm_config(bad)
-    with pytest.raises(ValueError, match="kind"):
+    with pytest.raises(ValueError, match="unknown model 'xlsm'.*dlsm.*vlsm"):
         build_model("xlsm")
 
 

@@ -16,7 +16,7 @@ import pytest
 from training import checkpoint as ck
 from training.config import load_args
 from training.loop import TrainingError, train
-from training.tasks import VLSM_TASK, Task
+from training.tasks import VLSM_TASK, VoxelTask
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -63,7 +63,7 @@ def test_resume_reproduces_the_uninterrupted_run(tiny_root, tmp_path):
 
 
 @dataclass(frozen=True)
-class _NaNTask(Task):
+class _NaNTask(VoxelTask):
     def keras_loss(self, y_true, y_pred):
         return super().keras_loss(y_true, y_pred) * keras.ops.convert_to_tensor(float("nan"))
 
@@ -89,7 +89,7 @@ def test_max_minutes_stops_with_a_checkpoint_and_resumes_on_the_numpy_loader(tin
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_root, tmp_path):
     good = train(tiny_args(tiny_root, tmp_path, niters=2, ckpt_iters=2), VLSM_TASK,
                  progress=False)
-    bad = _NaNTask(kind="vlsm", target="voxels")
+    bad = _NaNTask("vlsm")
     with pytest.raises(TrainingError, match=r"loss is nan at iteration 3.*mvnet-2"):
         train(tiny_args(tiny_root, tmp_path, niters=10, ckpt_iters=1,
                         ckpt=str(good.checkpoint)), bad, progress=False)
