@@ -135,3 +135,17 @@ def tiny_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
     assert build.main(["synth", "--size", "tiny", "--root", str(root), "--quiet"]) == 0
     return root
+
+
+@pytest.fixture(scope="session")
+def tiny_vlsm_run(tiny_root, tmp_path_factory):
+    """A finished tiny V-LSM run on `tiny` (``TINY`` of tests/training/test_loop.py, 4
+    iterations) with checkpoints mvnet-2 and mvnet-4, trained once per session: copy it
+    before changing it."""
+    from tests.training.test_loop import tiny_args
+    from training.loop import train
+    from training.tasks import VLSM_TASK
+
+    res = train(tiny_args(tiny_root, tmp_path_factory.mktemp("tiny_run"), niters=4,
+                          ckpt_iters=2), VLSM_TASK, progress=False)
+    return res.run_dir

@@ -44,12 +44,11 @@ def _weights(ckpt: Path) -> list[np.ndarray]:
     return [np.asarray(keras.ops.convert_to_numpy(v.value)) for v in model.weights]
 
 
-@pytest.fixture(scope="module")
-def two_ckpt_run(tiny_root, tmp_path_factory):
-    """A finished tiny run with checkpoints mvnet-2 and mvnet-4 (copied per test)."""
-    res = train(tiny_args(tiny_root, tmp_path_factory.mktemp("log"), niters=4, ckpt_iters=2),
-                VLSM_TASK, progress=False)
-    return res.run_dir
+@pytest.fixture
+def two_ckpt_run(tiny_vlsm_run):
+    """The session's finished tiny run with checkpoints mvnet-2 and mvnet-4 (copied per
+    test)."""
+    return tiny_vlsm_run
 
 
 @pytest.fixture
