@@ -14,10 +14,9 @@ of the global batch), warmed up, then timed. Settings:
 =================  =========================================================================
 
 Prints a table (seconds per step, median; global models per second) under a header naming
-the machine; never asserts. ``--markdown FILE`` appends it as a dated section::
+the machine; never asserts. Example::
 
-    python benchmarks/bm_distribute.py --configs quick_vlsm --steps 5 \\
-        --markdown docs/benchmarks_distribute.md
+    python -m benchmarks.bm_distribute --configs quick_vlsm --steps 5
 
 On a GPU machine ``2dev`` uses two GPUs (``CUDA_VISIBLE_DEVICES`` picks them) and ``1dev`` /
 ``1dev_dp`` one.
@@ -26,25 +25,20 @@ On a GPU machine ``2dev`` uses two GPUs (``CUDA_VISIBLE_DEVICES`` picks them) an
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import shlex
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from benchmarks.bm_train_step import (  # noqa: E402
+from benchmarks.common import (
     CONFIGS,
-    _cpu,
-    _git,
-    _version,
+    REPO,
     compiled_model,
+    header,
     random_batch,
+    record,
+    show,
     time_steps,
 )
 
@@ -58,6 +52,7 @@ def _child(name: str, setting: str, steps: int, warmup: int, coordinator: str | 
 
     from training import distribute
     from training.config import load_args
+    from training.precision import resolve_precision
     from training.tasks import model_inputs
 
     kind, argsjs, extra = CONFIGS[name]
@@ -77,6 +72,7 @@ def _child(name: str, setting: str, steps: int, warmup: int, coordinator: str | 
             "processes": cluster.num_processes, "batch": f"{args.batch_size}x{args.im_batch}",
             "first_step_s": round(first, 2), "step_s": round(step, 3),
             "models_per_s": round(args.batch_size / step, 2),
+            "precision": resolve_precision(args.precision),
             "device_kind": str(__import__("jax").devices()[0].device_kind)}
 
 
@@ -91,8 +87,8 @@ def _run(name: str, setting: str, a: argparse.Namespace) -> dict | None:
     env.pop("XLA_FLAGS", None)
     if setting == "2dev":
         env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
-    base = [sys.executable, __file__, "--child", name, setting, "--steps", str(a.steps),
-            "--warmup", str(a.warmup)]
+    base = [sys.executable, "-m", "benchmarks.bm_distribute", "--child", name, setting,
+            "--steps", str(a.steps), "--warmup", str(a.warmup)]
     if setting == "2proc":
         coord = f"127.0.0.1:{_free_port()}"
         cmds = [base + ["--coordinator", coord, "--process_id", str(i)] for i in (0, 1)]
@@ -115,7 +111,6 @@ def main() -> None:
     p.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=SETTINGS)
     p.add_argument("--steps", type=int, default=5)
     p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--markdown", type=Path, help="append the table to this file")
     p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     p.add_argument("--coordinator", help=argparse.SUPPRESS)
     p.add_argument("--process_id", type=int, default=0, help=argparse.SUPPRESS)
@@ -124,34 +119,16 @@ def main() -> None:
         res = _child(*a.child, a.steps, a.warmup, a.coordinator, a.process_id)
         print("RESULT " + json.dumps(res), flush=True)
         return
-    from tabulate import tabulate
-
-    rows = []
-    for name in a.configs:
-        for setting in a.settings:
-            r = _run(name, setting, a)
-            if r is not None:
-                rows.append([r["config"], r["setting"], r["batch"], r["devices"],
-                             r["processes"], r["device_kind"], r["first_step_s"], r["step_s"],
-                             r["models_per_s"]])
-    model, flags = _cpu()
-    ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    header = [
-        "command: `" + shlex.join(["python", "benchmarks/bm_distribute.py", *sys.argv[1:]]) + "`",
-        f"machine: {model}, {ncpu} CPUs ({', '.join(flags)})",
-        "date: " + datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        f"this repository: commit {_git('rev-parse', '--short', 'HEAD', cwd=REPO)}; Keras "
-        f"{_version('keras')}, JAX {_version('jax')}; median of {a.steps} steps after the "
-        f"first + {a.warmup} warm-up; random inputs; models/s = global batch / step time",
-    ]
-    table = tabulate(rows, headers=["config", "setting", "global batch", "devices",
-                                    "processes", "device", "first step s", "step s",
-                                    "models/s"], tablefmt="github")
-    print("\n".join(header) + "\n\n" + table)
-    if a.markdown:
-        with open(a.markdown, "a") as f:
-            f.write(f"\n## {header[2][6:]}\n\n" + "\n".join(f"- {h}" for h in header)
-                    + "\n\n" + table + "\n")
+    rows = [r for name in a.configs for setting in a.settings
+            if (r := _run(name, setting, a)) is not None]
+    show(header("bm_distribute", [f"JAX; median of {a.steps} steps after the first + "
+                                  f"{a.warmup} warm-up; random inputs; models/s = global "
+                                  "batch / step time"]), rows)
+    for r in rows:
+        record("bm_distribute", r["config"], r["step_s"], backend="jax",
+               precision=r["precision"], what=f"train step, {r['setting']}",
+               batch=r["batch"], stats={"n": a.steps, "first_step_s": r["first_step_s"],
+                                        "models_per_s": r["models_per_s"]})
 
 
 if __name__ == "__main__":

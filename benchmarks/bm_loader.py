@@ -4,9 +4,9 @@ Reads ``--data_root`` (default ``datasets/small`` if it exists, else a fake root
 ``--models`` box models written to a temporary folder like the tests' ``fake_data_root``)
 and prints a table of views/s for several ``prefetch_threads`` settings, after a warm-up.
 
-    python benchmarks/bm_loader.py                       # 224 px, batch 8 x 4 views
-    python benchmarks/bm_loader.py --threads 1 2 4 0     # 0 = tf.data AUTOTUNE
-    python benchmarks/bm_loader.py --data_root datasets/full --split_file data/splits.json
+    python -m benchmarks.bm_loader                       # 224 px, batch 8 x 4 views
+    python -m benchmarks.bm_loader --threads 1 2 4 0     # 0 = tf.data AUTOTUNE
+    python -m benchmarks.bm_loader --data_root datasets/full --split_file data/splits.json
 
 Times only the input pipeline (no model). Never asserts.
 """
@@ -16,16 +16,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tabulate import tabulate  # noqa: E402
-
+from benchmarks.common import header, record, show  # noqa: E402
 from data.layout import split_path  # noqa: E402
 from data.loaders import LoaderConfig  # noqa: E402
 from data.loaders.tf_loader import Loader  # noqa: E402
@@ -99,14 +96,19 @@ def main(argv: list[str] | None = None) -> None:
         )
         loader = Loader(LoaderConfig.from_args(args), "train", with_depth=not a.no_depth)
         vps, ms = measure(loader, a.warmup, a.steps)
-        rows.append([threads if threads else "AUTOTUNE", f"{vps:.0f}", f"{ms:.1f}"])
-    print(
-        f"data root: {root} ({loader.num_models} train models), "
-        f"{a.im_size} px, batch {a.batch_size} x {a.im_batch} views, "
-        f"depth {'off' if a.no_depth else 'on'}, {os.cpu_count()} CPUs, "
-        f"{a.warmup} warm-up + {a.steps} timed batches"
-    )
-    print(tabulate(rows, headers=["prefetch_threads", "views/s", "ms/batch"], tablefmt="github"))
+        rows.append({"prefetch_threads": threads if threads else "AUTOTUNE",
+                     "views/s": round(vps), "ms/batch": round(ms, 1)})
+    for r in rows:
+        record("bm_loader", f"prefetch_threads={r['prefetch_threads']}", r["ms/batch"] / 1e3,
+               backend="tensorflow", precision="float32",
+               what="training loader batch" + ("" if a.no_depth else " with depth"),
+               batch=f"{a.batch_size}x{a.im_batch}, {a.im_size}x{a.im_size} px",
+               stats={"views_per_s": r["views/s"], "n": a.steps},
+               notes="fake root" if tmp else f"data root {root}")
+    show(header("bm_loader", [f"data root: {root} ({loader.num_models} train models), "
+                              f"{a.im_size} px, batch {a.batch_size} x {a.im_batch} views, depth "
+                              f"{'off' if a.no_depth else 'on'}, {a.warmup} warm-up + "
+                              f"{a.steps} timed batches"]), rows)
     if tmp is not None:
         tmp.cleanup()
 

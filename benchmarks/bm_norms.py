@@ -14,7 +14,7 @@ bfloat16 (statistics in float32).
 
 Usage::
 
-    python benchmarks/bm_norms.py [--repeats 15]
+    python -m benchmarks.bm_norms [--repeats 15]
 
 Prints a table (median milliseconds); asserts nothing about time.
 """
@@ -23,14 +23,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import sys
 import time
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from benchmarks.common import header, record, show
 
 #: (what, shape): the grid UNet's first level and the image UNet's 112 px level at release
 #: size (8 models x 4 views), and the depth net's 224 px units at 2 x 4 views.
@@ -81,18 +78,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15, help="timed calls (median)")
     args = parser.parse_args()
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import tensorflow as tf
-    from tabulate import tabulate
-
     rows = []
     for what, shape in SHAPES:
         for dtype in ("float32", "bfloat16"):
             portable, fused = time_norms(shape, dtype, args.repeats)
-            rows.append([what, dtype, portable, fused, portable / fused])
-    print(f"# instance norm forward + backward, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, TensorFlow {tf.__version__}, median of {args.repeats}")
-    print(tabulate(rows, headers=["activation", "dtype", "portable ms", "fused ms", "speed-up"],
-                   floatfmt=".1f", tablefmt="github"))
+            rows.append({"activation": what, "dtype": dtype, "portable ms": portable,
+                         "fused ms": fused, "speed-up": portable / fused})
+    for r in rows:
+        record("bm_norms", "instance_norm", r["fused ms"] / 1e3, backend="tensorflow",
+               precision=r["dtype"], what=f"forward + backward, {r['activation']}",
+               stats={"n": args.repeats},
+               baseline={"name": "portable norm", "seconds": r["portable ms"] / 1e3})
+    show(header("bm_norms", [f"instance norm forward + backward, tf.function, median of "
+                             f"{args.repeats} calls"]), rows, floatfmt=".1f")
 
 
 if __name__ == "__main__":

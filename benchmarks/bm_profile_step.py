@@ -9,7 +9,7 @@ training step asks of it:
 =================  ========================================================================
 image UNet         ``ImNet_UNet`` on the B*V images
 unprojection       ``ops.unproject.unproject`` of the image features (grad w.r.t. features)
-GRU                ``ConvRNN3D`` over the V unprojected grids (3D convs + layer norms)
+GRU                the ``rnn`` fuser (``models.fusion``) over the V unprojected grids
 grid UNet          ``Grid_Unet`` on the B*V fused grids
 projection         D-LSM: ``ops.project.project_rays`` of the grid features into the views
 depth net          D-LSM: ``DepthNet`` on the projected rays (+ image skips)
@@ -25,35 +25,40 @@ loss's reductions, copies between parts that the one graph avoids). The input pi
 not in a step: ``bm_loader.py`` measures it (the loader runs ahead in its own threads).
 Prints a Markdown table; never asserts. Example::
 
-    python benchmarks/bm_profile_step.py --config release_vlsm --precision float32
-    python benchmarks/bm_profile_step.py --config release_dlsm --precision bfloat16
+    python -m benchmarks.bm_profile_step --config release_vlsm --precision float32
+    python -m benchmarks.bm_profile_step --config release_dlsm --precision bfloat16
 
 ``--ops N`` (TensorFlow) profiles whole steps instead, with TensorFlow's profiler: the op
 time per step summed over the threads, by op type and by op (the N largest of each), and the
 dtype casts of at least a million elements in the forward + backward graph with their shapes
 and sources (casts are pure memory traffic: a cast of the D-LSM's rays to float32 and back
-was found this way, ``docs/profile_train.md``)::
+was found this way, ``docs/performance.md``)::
 
-    python benchmarks/bm_profile_step.py --config release_dlsm --precision bfloat16 --ops 15
+    python -m benchmarks.bm_profile_step --config release_dlsm --precision bfloat16 --ops 15
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from benchmarks.bm_train_step import CONFIGS, compiled_model, random_batch  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    CONFIGS,
+    REPO,
+    compiled_model,
+    header,
+    random_batch,
+    record,
+    show,
+)
 
 
 def _compiled_grad(fn: Callable, n_inputs: int, weights: list) -> Callable:
@@ -341,8 +346,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ops", type=int, metavar="N", default=0,
                     help="profile whole steps by op instead (TensorFlow): the N largest")
     a = ap.parse_args(argv)
-    from tabulate import tabulate
-
     from training.precision import resolve_precision
 
     prec = resolve_precision(a.precision)
@@ -353,19 +356,18 @@ def main(argv: list[str] | None = None) -> None:
     whole = rows[-1][1]
     parts = [r for r in rows if not r[0].startswith("whole")]
     total = sum(r[1] for r in parts)
-    table = []
-    for name, t, t_no_norm in rows:
-        share = "" if name.startswith("whole") else f"{100 * t / whole:.0f}%"
-        norm = "" if t_no_norm is None else f"{t - t_no_norm:.3f}"
-        table.append((name, f"{t:.3f}", share, norm))
-    table.insert(-1, ("sum of the parts", f"{total:.3f}", f"{100 * total / whole:.0f}%", ""))
     norms = sum(r[1] - r[2] for r in rows if r[2] is not None)
-    table.insert(-1, ("norms within the parts", f"{norms:.3f}", f"{100 * norms / whole:.0f}%",
-                      ""))
-    print(f"config {a.config}, precision {prec}, backend {keras.backend.backend()}, "
-          f"median of {a.steps}")
-    print(tabulate(table, headers=("part (forward + backward)", "s", "of step",
-                                   "of which norms, s"), tablefmt="github"))
+    rows = [*rows[:-1], ("sum of the parts", total, None), ("norms within the parts", norms,
+                                                             None), rows[-1]]
+    table = [{"part (forward + backward)": name, "s": round(t, 3),
+              "of step": "" if name.startswith("whole") else f"{100 * t / whole:.0f}%",
+              "of which norms, s": "" if t_no_norm is None else round(t - t_no_norm, 3)}
+             for name, t, t_no_norm in rows]
+    for r in table:
+        record("bm_profile_step", a.config, r["s"], backend=keras.backend.backend(),
+               precision=prec, what=r["part (forward + backward)"], stats={"n": a.steps})
+    show(header("bm_profile_step", [f"config {a.config}, precision {prec}, backend "
+                                    f"{keras.backend.backend()}, median of {a.steps}"]), table)
 
 
 if __name__ == "__main__":

@@ -8,22 +8,18 @@ compiled; memory is the peak-RSS delta of a fresh subprocess per (mode, pass), a
 
 Usage::
 
-    python benchmarks/bm_project.py --backends tensorflow jax --repeats 3
+    python -m benchmarks.bm_project --backends tensorflow jax --repeats 3
 """
 
 from __future__ import annotations
 
-import os
-import sys
-
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bm_unproject import ROOT, main  # noqa: E402
+from benchmarks.bm_unproject import main
 
 
 def project_case():
-    sys.path.insert(0, ROOT)
+    """``(fn, [grid, K, extrinsic])``: the D-LSM-size projection (module docstring)."""
     from geometry.camera import look_at as look_at_extrinsic
     from ops.project import project_rays
 
@@ -48,4 +44,5 @@ if __name__ == "__main__":
     main(
         project_case,
         "project_rays: grid 2x4x32^3x32 -> 4 views x 56x56 x 64 samples (B=2, T=4), float32",
+        "benchmarks.bm_project",
     )

@@ -20,9 +20,9 @@ allocator's caches; TF's and JAX's CPU allocators expose no peak counter).
 
 Usage::
 
-    python benchmarks/bm_unproject.py                      # backend from KERAS_BACKEND
-    python benchmarks/bm_unproject.py --backends tensorflow jax --repeats 5
-    python benchmarks/bm_unproject.py --form training
+    python -m benchmarks.bm_unproject                      # backend from KERAS_BACKEND
+    python -m benchmarks.bm_unproject --backends tensorflow jax --repeats 5
+    python -m benchmarks.bm_unproject --form training
 
 Prints a table; asserts nothing about time.
 """
@@ -32,15 +32,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
-import subprocess
-import sys
 import time
 
 import numpy as np
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchmarks.common import backend_env, header, record, run_child, show
+
 MODES = {"tensorflow": ["eager", "graph", "xla"], "jax": ["eager", "jit"]}
 
 
@@ -139,67 +137,27 @@ def time_one(case, mode: str, which: str, repeats: int, warmup: int = 0) -> dict
     }
 
 
-def run_all(script: str, backends, repeats: int, extra=()) -> list[list]:
-    """Run every (backend, mode, pass) of ``script`` in its own subprocess; table rows.
-
-    Each subprocess gets the environment the training scripts would run in
-    (:func:`training.host_memory.environment`: JAX on a CPU with huge pages for its buffers).
-    """
-    sys.path.insert(0, ROOT)
-    from training.host_memory import environment
-
+def run_all(module: str, backends, repeats: int, extra=()) -> list[dict]:
+    """Run every (backend, mode, pass) of benchmark ``module`` in its own subprocess (with the
+    environment the training scripts run in); one table row per (backend, mode)."""
     rows = []
     for backend in backends:
         for mode in MODES[backend]:
-            res = {}
-            for which in ("fwd", "fwdbwd"):
-                env = environment(dict(os.environ, KERAS_BACKEND=backend,
-                                       TF_CPP_MIN_LOG_LEVEL="3"))
-                cmd = [sys.executable, script, "--single", mode, which, "--repeats", str(repeats)]
-                out = subprocess.run(
-                    [*cmd, *extra], env=env, cwd=ROOT, capture_output=True, text=True
-                )
-                lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
-                if out.returncode or not lines:
-                    print(out.stderr[-2000:], file=sys.stderr)
-                    res[which] = None
-                else:
-                    res[which] = json.loads(lines[-1])
-                print(f"  {backend:10s} {mode:5s} {which:6s} {res[which]}", file=sys.stderr)
-            f, b = res["fwd"], res["fwdbwd"]
-            rows.append(
-                [
-                    backend,
-                    mode,
-                    f and f"{f['median_s']:.3f}",
-                    b and f"{b['median_s']:.3f}",
-                    f and f"{f['first_s']:.2f}",
-                    f and f"{f['peak_mb']:.0f}",
-                    b and f"{b['peak_mb']:.0f}",
-                ]
-            )
+            res = {which: run_child(module, ["--single", mode, which, "--repeats",
+                                             str(repeats), *extra],
+                                    f"{backend} {mode} {which}", backend_env(backend), "{")
+                   for which in ("fwd", "fwdbwd")}
+            f, b = res["fwd"] or {}, res["fwdbwd"] or {}
+            rows.append({"backend": backend, "mode": mode, "fwd s": f.get("median_s"),
+                         "fwd+bwd s": b.get("median_s"), "fwd 1st call s": f.get("first_s"),
+                         "fwd peak RSS +MB": f.get("peak_mb"),
+                         "fwd+bwd peak RSS +MB": b.get("peak_mb")})
     return rows
 
 
-HEADERS = [
-    "backend",
-    "mode",
-    "fwd s (median)",
-    "fwd+bwd s (median)",
-    "fwd 1st call s",
-    "fwd peak RSS +MB",
-    "fwd+bwd peak RSS +MB",
-]
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
-
-
-def main(case, title: str, argv=None, passthrough: tuple[str, ...] = ()) -> None:
-    """Parse ``argv``; time one (mode, pass) with ``--single``, else all of them in
-    subprocesses (given ``passthrough`` arguments too) and print the table."""
+def main(case, title: str, module: str, argv=None, passthrough: tuple[str, ...] = ()) -> None:
+    """Parse ``argv``; time one (mode, pass) of ``case`` with ``--single``, else every one in
+    a subprocess of ``module`` (given ``passthrough`` arguments too) and print the table."""
     parser = argparse.ArgumentParser(description=title)
     parser.add_argument("--backends", nargs="+", default=None)
     parser.add_argument("--repeats", type=int, default=5)
@@ -209,27 +167,24 @@ def main(case, title: str, argv=None, passthrough: tuple[str, ...] = ()) -> None
     parser.add_argument("--single", nargs=2, metavar=("MODE", "PASS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.single:
-        sys.path.insert(0, ROOT)
         print(json.dumps(time_one(case, *args.single, args.repeats, args.warmup)))
         return
-    from tabulate import tabulate
-
     backends = args.backends or [os.environ.get("KERAS_BACKEND", "tensorflow")]
     extra = ["--warmup", str(args.warmup), *passthrough]
-    rows = run_all(os.path.abspath(sys.argv[0]), backends, args.repeats, extra)
-    from training.host_memory import environment
-
-    tunables = {b: environment(dict(os.environ, KERAS_BACKEND=b)).get("GLIBC_TUNABLES")
-                for b in backends}
-    notes = "".join(f"\n{b}: GLIBC_TUNABLES={t} (training/host_memory.py)"
-                    for b, t in tunables.items() if t)
-    print(f"\n{title}\nmachine: {machine()}{notes}\n")
-    print(tabulate(rows, headers=HEADERS, tablefmt="github"))
+    rows = run_all(module, backends, args.repeats, extra)
+    for r in rows:
+        for which, label in (("fwd", "forward"), ("fwd+bwd", "forward + backward")):
+            record(module.removeprefix("benchmarks."), title.split(":")[0], r[f"{which} s"],
+                   backend=r["backend"], precision="float32", what=f"{label}, {r['mode']}",
+                   stats={"n": args.repeats, "first_step_s": r["fwd 1st call s"]},
+                   notes=title)
+    show(header(module.removeprefix("benchmarks."), [title, f"median of {args.repeats} calls "
+                "after the first + the warm-up; memory: peak RSS growth in a fresh process"]),
+         rows, floatfmt=".3f")
 
 
 def unproject_case(form: str = "release"):
     """``(fn, [feats, K, extrinsic])`` of ``form`` (module docstring)."""
-    sys.path.insert(0, ROOT)
     from geometry.camera import look_at as look_at_extrinsic
     from ops.unproject import unproject, unproject_features, voxel_depth
 
@@ -266,6 +221,7 @@ if __name__ == "__main__":
     main(
         functools.partial(unproject_case, known.form),
         f"unproject ({known.form} form): 32 views of 112x112x32 -> 32^3 (B=8, V=4), float32",
+        "benchmarks.bm_unproject",
         rest,
         passthrough=("--form", known.form),
     )

@@ -1,7 +1,7 @@
 """Head to head: one training step of two versions of this code, in one process, alternating.
 
 On a shared or virtual machine a training step's time drifts by 5-10% over minutes (seen on the
-2-core VM of ``docs/profile_train.md``), more than most single changes make, so timing two
+2-core VM of ``docs/performance.md``), more than most single changes make, so timing two
 versions in separate runs cannot tell them apart. This script builds the same configuration from
 both versions in one process (each version's modules imported from its own copy of the code, its
 model compiled and traced, then its modules set aside for the other's), then times their steps
@@ -19,21 +19,27 @@ base.
 
 Usage::
 
-    python benchmarks/bm_ab.py --base HEAD~1                          # working tree vs HEAD~1
-    python benchmarks/bm_ab.py --base a4d5a01 --head HEAD --config release_vlsm \\
+    python -m benchmarks.maintainer.bm_ab --base HEAD~1            # working tree vs HEAD~1
+    python -m benchmarks.maintainer.bm_ab --base a4d5a01 --head HEAD --config release_vlsm \\
         --precision bfloat16 --rounds 10
-    KERAS_BACKEND=jax python benchmarks/bm_ab.py --base HEAD~1 --config quick_vlsm
+    KERAS_BACKEND=jax python -m benchmarks.maintainer.bm_ab --base HEAD~1 --config quick_vlsm
+
+(from the repository root, or anywhere once the project is installed with ``pip install -e .``).
+Each side's code is found by a meta-path finder (:class:`SideFinder`, first on
+``sys.meta_path``) that resolves the project's top-level packages in that side's folder;
+``sys.path`` is never changed.
 
 Configurations are ``bm_train_step.py``'s (``--config``; both versions must know it), with
-random inputs (``bm_train_step.random_batch``). Prints a table (``--markdown FILE`` appends
-it to FILE with the command, machine and date); never asserts.
+random inputs (``bm_train_step.random_batch``). Prints a table and records the medians
+(:func:`benchmarks.common.record`); never asserts.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import json
+import importlib.abc
+import importlib.machinery
 import os
 import shlex
 import subprocess
@@ -42,9 +48,9 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-from benchmarks.bm_train_step import _cpu, _git, commit_label  # noqa: E402  (this checkout's)
+from benchmarks.common import _git, commit_label, machine, parse_sets, record
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def export_revision(rev: str, into: Path) -> tuple[Path, str]:
@@ -68,18 +74,36 @@ def _top_level_names(root: Path) -> set[str]:
     return names
 
 
-def _switch_to(root: Path, names: set[str]) -> None:
-    """Make ``root`` the code that ``import`` finds: drop every loaded module of ``names``
-    (objects already built keep theirs) and put ``root`` first on ``sys.path``."""
+class SideFinder(importlib.abc.MetaPathFinder):
+    """Finds the top-level modules ``names`` in ``root`` only, ahead of ``sys.path`` and of an
+    editable install's finder; their submodules follow from the package's ``__path__``."""
+
+    def __init__(self, root: Path, names: set[str]) -> None:
+        self.root, self.names = Path(root), set(names)
+
+    def find_spec(self, name: str, path=None, target=None):
+        if path is not None or name not in self.names:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, [str(self.root)])
+        if spec is not None and spec.submodule_search_locations is not None:
+            # a package without __init__.py (a namespace package) would otherwise recompute
+            # its __path__ from sys.path and could pick up the other side's folder
+            spec.submodule_search_locations = [str(self.root / name)]
+        return spec
+
+
+def _switch_to(root: Path, names: set[str]) -> SideFinder:
+    """Make ``root`` the code that ``import`` finds for ``names``: drop every loaded module of
+    ``names`` (objects already built keep theirs) and put a :class:`SideFinder` for ``root``
+    first on ``sys.meta_path`` in place of the previous side's."""
     for mod in list(sys.modules):
         if mod.split(".")[0] in names:
             del sys.modules[mod]
-    sys.path[:] = [p for p in sys.path if p not in SIDE_PATHS]
-    sys.path.insert(0, str(root))
-    SIDE_PATHS.add(str(root))
-
-
-SIDE_PATHS: set[str] = set()
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, SideFinder)]
+    finder = SideFinder(root, names)
+    sys.meta_path.insert(0, finder)
+    importlib.invalidate_caches()
+    return finder
 
 
 class Side:
@@ -168,7 +192,8 @@ def report(a: argparse.Namespace, base: Side, head: Side,
     tol = 1e-5 if {base.precision, head.precision} == {"float32"} else 1e-3
     diff = abs(head.first_loss - base.first_loss) / max(abs(base.first_loss), 1e-30)
     lines = [
-        "command: `" + shlex.join(["python", "benchmarks/bm_ab.py", *sys.argv[1:]]) + "`",
+        "command: `" + shlex.join(["python", "-m", "benchmarks.maintainer.bm_ab",
+                                   *sys.argv[1:]]) + "`",
         f"machine: {a.machine}; Keras {keras.__version__} on {keras.backend.backend()}",
         "date: " + datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         f"config {a.config}" + (f" with {' '.join(a.set)}" if a.set else "")
@@ -202,29 +227,21 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--steps", type=int, default=1, help="timed steps per side per round")
     p.add_argument("--warmup", type=int, default=1, help="untimed steps after the first")
-    p.add_argument("--markdown", default=None, metavar="FILE",
-                   help="also append the result to FILE")
     a = p.parse_args(argv)
     if a.rounds < 1 or a.steps < 1:
         raise SystemExit("bm_ab.py: --rounds and --steps must be at least 1")
     if a.precision:
         a.set = [*a.set, f'precision="{a.precision}"']
-    overrides = {}
-    for item in a.set:  # as bm_train_step.py's --set: JSON values
-        key, sep, value = item.partition("=")
-        try:
-            overrides[key] = json.loads(value)
-        except ValueError:
-            sep = ""
-        if not sep or not key:
-            raise SystemExit(f"bm_ab.py: --set {item!r} is not KEY=VALUE with a JSON value "
-                             "(strings quoted: precision=\"bfloat16\")")
-    SIDE_PATHS.add(str(REPO))  # taken off while the base's code is imported
-    from training.host_memory import restart_with_huge_pages
+    overrides = parse_sets(a.set)  # as bm_train_step.py's --set: JSON values
+    import numpy as np
 
-    restart_with_huge_pages()  # as the training scripts run (JAX on a CPU)
-    model, flags = _cpu()
-    a.machine = f"{model}, {os.cpu_count()} CPUs ({', '.join(flags)})"
+    try:  # as the training scripts run (JAX on a CPU), where this checkout still restarts
+        from training.host_memory import restart_with_huge_pages
+    except ImportError:
+        pass
+    else:
+        restart_with_huge_pages()
+    a.machine = machine()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with tempfile.TemporaryDirectory(prefix="bm_ab_") as tmp:
         base_root, base_rev = export_revision(a.base, Path(tmp))
@@ -241,12 +258,19 @@ def main(argv: list[str] | None = None) -> None:
             side.model.train_on_batch(side.x, side.y)
         ratios = compare(*sides, a.rounds, a.steps)
         text = report(a, *sides, ratios)
+        import keras
+
+        backend = keras.backend.backend()
     print(text)
-    if a.markdown:
-        with open(a.markdown, "a") as f:
-            f.write(f"\n## Head to head in one process ({datetime.date.today()})\n\n"
-                    + "\n".join(f"- {ln}" if i < 4 else ln
-                                for i, ln in enumerate(text.splitlines())) + "\n")
+    base, head = sides
+    record("bm_ab", a.config, float(np.median(head.wall)), backend=backend,
+           precision=head.precision, what="train step, head (two revisions in one process)",
+           stats={"seconds_min": min(head.wall), "seconds_max": max(head.wall),
+                  "n": len(head.wall)},
+           baseline={"name": f"base {base.rev}", "seconds": float(np.median(base.wall))},
+           notes=f"head {head.rev}; head/base per round: median wall "
+                 f"{np.median([w for w, _ in ratios]):.3f}, CPU "
+                 f"{np.median([c for _, c in ratios]):.3f}; " + " ".join(a.set))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Benchmarks: one script per measured thing, each printing a table (see ``common.py``)."""
