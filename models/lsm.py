@@ -4,7 +4,7 @@ Shared trunk (weights shared across views; B models, V views each)::
 
     images [B, V, H, W, 3] -> ImageUNet per view      -> feats [B*V, H/2, W/2, c]
         -> ops.unproject (+ depth channel)             -> [B, V, N, N, N, c + 1]
-        -> ConvRNN3D over views (zero initial state)   -> [B, V, N, N, N, F]
+        -> fuser over views (models.fusion, `rnn`)     -> [B, V, N, N, N, F]
         -> GridUNet per time step                      -> features [B, V, N, N, N, g],
                                                           logits   [B, V, N, N, N, 1]
 
@@ -29,7 +29,7 @@ the keys of part "model" of :data:`config.KEYS`, the one table that the argument
 |---|---|---|
 | im_net | "unet" | image encoder (only "unet") |
 | grid_net | "unet32" | "unet32" or "unet64" |
-| rnn | "gru" | "gru" or "lstm" |
+| rnn | "gru" | the 3D fuser, a name of `models.fusion.FUSERS`: "gru", "lstm" (the release), "mean", "max", "attention" |
 | norm | "IN" | "IN", "BN" or "None" |
 | nvox | 32 | grid cells per axis N |
 | im_h, im_w | 224 | image size (multiples of 16) |
@@ -61,11 +61,12 @@ from keras import ops
 from tabulate import tabulate
 
 from config import KEYS, Key, defaults
-from models.conv_rnns import ConvRNN3D
 from models.depth_nets import DEPTH_HEADS, DepthNet
+from models.fusion import make_fuser
 from models.grid_nets import GRID_NETS, GridUNet
 from models.image_nets import ImageUNet
 from models.norms import canonical_norm
+from models.precision import conv_dtype
 from models.registry import build_model as build_registered
 from models.registry import register_model
 from ops.depth_head import depth_from_head
@@ -146,7 +147,11 @@ class _LSMBase(keras.Model):
         self.lsm_config = lsm_config(config)
         c = self.lsm_config
         self.im_net = ImageUNet(c["im_channels"], c["norm"])
-        self.rnn = ConvRNN3D(c["rnn"], c["rnn_channels"], c["rnn_kernel"], c["rnn_layer_norm"])
+        self.grid_dtype = conv_dtype()  # the unprojection writes its grids in it
+        # The 3D fusion, picked by name from the registry (models.fusion); the trailing
+        # channel of its input is the voxel depth, a function of the cameras: no gradient.
+        self.rnn = make_fuser(c["rnn"], filters=c["rnn_channels"], kernel_size=c["rnn_kernel"],
+                              layer_norm=c["rnn_layer_norm"], constant_channels=1, name="rnn")
         self.grid_net = GridUNet(c["grid_net"], c["grid_channels"], c["norm"])
         self._make_heads()
         self.build()
@@ -161,7 +166,7 @@ class _LSMBase(keras.Model):
         c = self.lsm_config
         n = c["nvox"]
         self.im_net.build((None, c["im_h"], c["im_w"], 3))
-        self.rnn.build((None, None, n, n, n, c["im_channels"] + 1))
+        self.rnn.build((None, None, n, n, n, c["im_channels"] + 1))  # features + depth
         self.grid_net.build((None, n, n, n, c["rnn_channels"]))
         self._build_heads()
 
@@ -207,28 +212,33 @@ class _LSMBase(keras.Model):
         images, K, extrinsic = self._check_inputs(inputs)
         views, n = images.shape[1], c["nvox"]
         im = self.im_net(ops.reshape(images, (-1, c["im_h"], c["im_w"], 3)), training=training)
-        # Views first from the unprojection to the grid net (which treats every step's grid
-        # alone): the recurrence reads contiguous views, and the unprojection writes its grids
-        # in the recurrence's compute dtype; only the outputs asked for are put back in
-        # [B, V] order (a compiled step prunes the others).
-        geometry = {"nvox": n, "grid_range": c["grid_range"], "views_first": True}
-        grids = unproject_features(im["features"], K, extrinsic, im_size=(c["im_h"], c["im_w"]),
-                                   dtype=self.rnn.conv_dtype, **geometry)
-        # The depth channel is a function of the cameras only: no input gradient through it.
-        depth = voxel_depth(K, extrinsic, **geometry)
-        fused = self.rnn.fuse(grids, views, constant=depth)
-        out = self.grid_net(fused, training=training)
 
         def model_major(x: Any) -> Any:
             """``[V*B, N, N, N, C]`` views first -> ``[B, V, N, N, N, C]``."""
             x = ops.reshape(x, (views, -1, *x.shape[1:]))
             return ops.transpose(x, (1, 0, 2, 3, 4, 5))
 
+        def views_first(x: Any) -> Any:
+            """``[B, V, N, N, N, C]`` -> ``[V*B, N, N, N, C]`` views first."""
+            return ops.reshape(ops.transpose(x, (1, 0, 2, 3, 4, 5)), (-1, *x.shape[2:]))
+
+        # The grids are made views first, in the convolutions' compute dtype, and the grid net
+        # (which treats every step's grid alone) reads them views first: each transpose to
+        # [B, V] order meets its inverse in the fuser's fast form, which a compiled graph
+        # cancels; only the outputs asked for are put back in [B, V] order.
+        geometry = {"nvox": n, "grid_range": c["grid_range"], "views_first": True}
+        grids = unproject_features(im["features"], K, extrinsic, im_size=(c["im_h"], c["im_w"]),
+                                   dtype=self.grid_dtype, **geometry)
+        depth = voxel_depth(K, extrinsic, **geometry)  # a function of the cameras only
+        unprojected = model_major(ops.concatenate(
+            [grids, ops.cast(ops.stop_gradient(depth), grids.dtype)], axis=-1))
+        fused = self.rnn(unprojected)  # [B, V, N, N, N, F]: output v after views 0..v
+        out = self.grid_net(views_first(fused), training=training)
+
         return {
             "im": im,
-            "unprojected": model_major(ops.concatenate(
-                [ops.cast(grids, depth.dtype), depth], axis=-1)),
-            "fused": model_major(fused),
+            "unprojected": ops.cast(unprojected, "float32"),
+            "fused": ops.cast(fused, "float32"),
             "features": model_major(ops.cast(out["features"], "float32")),
             "logits": model_major(out["logits"]),
         }

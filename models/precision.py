@@ -34,10 +34,11 @@ default outside any such block is float32, which is what the release-equivalence
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
-from keras import ops
+from ops.conv import lowp
+
+__all__ = ["PRECISIONS", "conv_dtype", "lowp", "precision"]
 
 #: Names accepted by ``--precision`` (``auto`` is resolved by
 #: :func:`training.precision.resolve_precision`, which knows the hardware).
@@ -64,23 +65,3 @@ def precision(name: str) -> Iterator[str]:
         yield name
     finally:
         _state["dtype"] = old
-
-
-def lowp(fn: Callable[..., Any], x: Any, kernel: Any, dtype: str, keep: bool = False,
-         **kwargs: Any) -> Any:
-    """``fn(x, kernel, **kwargs)`` computed in ``dtype`` and returned in float32 (in ``dtype``
-    with ``keep``).
-
-    ``fn`` is a convolution (``ops.conv``, ``ops.conv_transpose``, ``ops.depthwise_conv`` or
-    one of :mod:`models.layers`'s 3D helpers); ``kernel`` is a float32 tensor, or a tuple of
-    them (all cast); ``x`` is float32, or already in ``dtype`` (then it is not cast again).
-    With ``dtype="float32"`` this is exactly ``fn(x, kernel, **kwargs)``.
-    """
-    if dtype == "float32":
-        return fn(x, kernel, **kwargs)
-    if isinstance(kernel, tuple):
-        kernel = tuple(ops.cast(k, dtype) for k in kernel)
-    else:
-        kernel = ops.cast(kernel, dtype)
-    y = fn(ops.cast(x, dtype), kernel, **kwargs)
-    return ops.cast(y, dtype if keep else "float32")

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from models import precision as P
-from models.conv_rnns import ConvGRU3D, ConvRNN3D, run_over_views
 from models.layers import ConvUnit
 from models.lsm import build_model
 from tests.models._helpers import SMALL, make_inputs, to_numpy
@@ -59,57 +58,6 @@ def test_conv_unit_computes_in_bfloat16(kind: str, rank: int, norm: str) -> None
     # bfloat16 has an 8-bit mantissa: differences of order 1e-2 on unit-variance outputs, and
     # not zero (the convolution really ran in bfloat16)
     assert 1e-5 < err < 0.1, err
-
-
-def test_gru_in_bfloat16_tracks_float32() -> None:
-    rng = np.random.default_rng(1)
-    seq = rng.normal(size=(1, 3, 4, 4, 4, 5)).astype(np.float32)
-    ref = ConvRNN3D("gru", filters=4)
-    ref.build(seq.shape)
-    with P.precision("bfloat16"):
-        low = ConvRNN3D("gru", filters=4)
-    low.build(seq.shape)
-    _same_weights(ref, low)
-    a, b = to_numpy(ref(seq)), to_numpy(low(seq))
-    assert b.dtype == np.float32
-    assert 1e-5 < np.abs(a - b).max() < 0.05
-
-
-def test_constant_channels_change_no_value_and_stop_only_their_gradient() -> None:
-    """The depth channel convolved apart (`constant_channels`) gives the same output, the
-    same gradients for the other channels and the kernel, and none for itself."""
-    rng = np.random.default_rng(2)
-    seq = rng.normal(size=(1, 2, 4, 4, 4, 3)).astype(np.float32)
-    cell = ConvGRU3D(filters=2)
-    cell.build((1, 4, 4, 4, 3))
-    w = rng.normal(size=(1, 2, 4, 4, 4, 2)).astype(np.float32)
-    outs, grads = [], []
-    for cc in (0, 1):
-        if keras.backend.backend() == "tensorflow":
-            import tensorflow as tf
-
-            x = tf.constant(seq)
-            with tf.GradientTape() as tape:
-                tape.watch(x)
-                y = run_over_views(cell, x, constant_channels=cc)
-                loss = tf.reduce_sum(y * w)
-            gx, gk = tape.gradient(loss, [x, cell.gates.kernel.value])
-        else:
-            import jax
-
-            def f(x, k, cc=cc):
-                with keras.StatelessScope(state_mapping=[(cell.gates.kernel, k)]):
-                    return (run_over_views(cell, x, constant_channels=cc) * w).sum()
-
-            gx, gk = jax.grad(f, argnums=(0, 1))(seq, cell.gates.kernel.value)
-            y = run_over_views(cell, seq, constant_channels=cc)
-        outs.append(to_numpy(y))
-        grads.append((to_numpy(gx), to_numpy(gk)))
-    np.testing.assert_allclose(outs[1], outs[0], atol=1e-5)
-    np.testing.assert_allclose(grads[1][0][..., :2], grads[0][0][..., :2], atol=1e-5)
-    assert np.abs(grads[0][0][..., 2]).max() > 1e-3  # the depth channel has a gradient ...
-    assert np.all(grads[1][0][..., 2] == 0.0)  # ... unless declared constant
-    np.testing.assert_allclose(grads[1][1], grads[0][1], atol=1e-5)
 
 
 def test_low_precision_model_has_the_release_variables() -> None:
