@@ -14,8 +14,10 @@ the same: ``mallopt`` has no huge-page parameter, and turning ``mmap`` off
 (``M_MMAP_MAX=0``) leaves the large buffers of XLA's worker threads on fresh mappings anyway
 (a thread arena's heap holds at most 64 MB; larger requests fall back to ``mmap``), unless
 every thread shares the main arena (``M_ARENA_MAX=1``), which cut the faults of a 128 MB
-``x * 2`` only 3-4-fold at 2.5-3x its peak memory and made a V-LSM step slower (7.7 s, peak
-7.2 GB). So the tuning is a restart of the process with the tunable set, and it is opt-in:
+``x * 2`` only 3-4-fold at 2.5-3x its peak memory, and those of a release V-LSM 2 x 4 step
+by 10% (538k against 601k per step; set at start-up with no trimming, the step was slower,
+7.7 s against 6.1, at 7.2 GB). So the tuning is a restart of the process with the tunable
+set, and it is opt-in:
 
 ``LSM_HUGE_PAGES=1``
     a script restarts itself once with :data:`TUNABLE` (:func:`restart_with_huge_pages`,
