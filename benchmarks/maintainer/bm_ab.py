@@ -261,6 +261,7 @@ def main(argv: list[str] | None = None) -> None:
         import keras
 
         backend = keras.backend.backend()
+        _switch_to(REPO, names)  # this checkout's records API, whatever the sides were
     print(text)
     base, head = sides
     record("bm_ab", a.config, float(np.median(head.wall)), backend=backend,

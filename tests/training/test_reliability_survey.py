@@ -21,9 +21,6 @@ import os
 import re
 import shutil
 import signal
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -236,30 +233,31 @@ def test_a_training_flag_given_to_test_is_ignored_with_a_warning(run_copy, tiny_
 
 
 @pytest.mark.slow
-def test_sigint_saves_a_checkpoint_and_names_the_run_and_iteration(tiny_root, tmp_path):
-    """Ctrl-C during training (SIGTERM: tests/training/test_reliability.py): exit status 130,
-    one line naming the run and iteration, whose checkpoint is on disk and intact."""
+def test_sigint_saves_a_checkpoint_and_names_the_run_and_iteration(tiny_root, tmp_path, capsys,
+                                                                   monkeypatch):
+    """Ctrl-C during training, through the script's entry point (SIGTERM in a real process:
+    tests/training/test_reliability.py): exit status 130, one warning naming the run and the
+    iteration, whose checkpoint is on disk and intact; no error line."""
     from training import checkpoint as ck
+    from training import loop
 
-    flags = script_flags(TINY, tiny_root, tmp_path / "log")
-    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
-           "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.Popen([sys.executable, "voxels/train_vlsm.py", "--argsjs", ARGS_VLSM,
-                             *flags, "--niters", "400"], cwd=REPO, env=env, text=True,
-                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-    seen, t0 = "", time.monotonic()
-    while time.monotonic() - t0 < 300 and proc.poll() is None:  # 2 iterations done
-        seen += proc.stderr.read(1)
-        done = re.findall(r"\| (\d+)/400 ", seen[-40:])
-        if done and int(done[-1]) >= 2:
-            break
-    proc.send_signal(signal.SIGINT)
-    err = seen + proc.stderr.read()
-    assert proc.wait(timeout=300) == 130, err[-2000:]
-    m = re.search(r"at iteration (\d+) of run (\S+?):", err)
-    assert m, err[-2000:]
-    assert ck.checkpoint_problem(Path(m.group(2)) / f"mvnet-{m.group(1)}") is None
-    assert "Traceback" not in err
+    train = loop.train
+
+    def ctrl_c_at_iteration_2(args, task, **kw):
+        def on_step(it: int, loss: float) -> None:
+            if it == 2:
+                signal.raise_signal(signal.SIGINT)  # the loop's handler: stop after this one
+        return train(args, task, on_step=on_step, **kw)
+
+    monkeypatch.setattr(loop, "train", ctrl_c_at_iteration_2)  # train_main imports it late
+    res = run_script("vlsm", "train", ["--argsjs", ARGS_VLSM,
+                                       *script_flags(TINY, tiny_root, tmp_path / "log"),
+                                       "--niters", "50"], capsys)
+    assert res.code == 130 and not res.error_lines(), res.text[-2000:]
+    m = re.search(r"stopped by SIGINT at iteration (\d+) of run (\S+?):", res.text)
+    assert m and int(m.group(1)) == 2, res.text[-2000:]
+    assert ck.checkpoint_problem(Path(m.group(2)) / "mvnet-2") is None
+    assert "Traceback" not in res.text
 
 
 # --------------------------------------------------------------------------------------------
