@@ -363,7 +363,7 @@ def main(argv: list[str] | None = None) -> None:
               "of step": "" if name.startswith("whole") else f"{100 * t / whole:.0f}%",
               "of which norms, s": "" if t_no_norm is None else round(t - t_no_norm, 3)}
              for name, t, t_no_norm in rows]
-    for r in table:
+    for r in table[:-3] + table[-1:]:  # the measured parts and the whole step, not the sums
         record("bm_profile_step", a.config, r["s"], backend=keras.backend.backend(),
                precision=prec, what=r["part (forward + backward)"], stats={"n": a.steps})
     show(header("bm_profile_step", [f"config {a.config}, precision {prec}, backend "
