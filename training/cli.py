@@ -268,6 +268,13 @@ def test_main(kind: str, argv: Sequence[str] | None = None) -> int:
     out.update({"checkpoint": str(ckpt), "split_file": args.split_file_for(args.split),
                 "split": args.split, "data_root": args.data_root,
                 "views": args.test_im_batch})
+    import keras
+
+    from training.loop import eval_precision
+    from training.records import provenance  # command, code version, machine: see RESULTS.md
+    out["provenance"] = provenance(
+        None if argv is None else f"training.cli.test_main({kind!r}, {list(argv)!r})",
+        backend=keras.backend.backend(), precision=eval_precision(args))
     write_json(stem + ".json", out)
     log.info("results written to %s.txt and %s.json", stem, stem)
     return 0
