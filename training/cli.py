@@ -39,14 +39,23 @@ if TYPE_CHECKING:
 log = logging.getLogger("lsm")
 
 
-def _task(kind: str, args: Args) -> Task:
+def _task(kind: str, args: Args) -> Task | None:
     """The task of the model ``args`` names (its key ``model``; the script's model ``kind``
     without it), picked by the model's head (imports Keras and the backend, quietly: only after
-    the arguments are parsed, so ``--help`` and argument errors come at once)."""
+    the arguments are parsed, so ``--help`` and argument errors come at once). None, after one
+    error line, when that model has another head than the script's (a voxel model given to a
+    ``depth/`` script, or a depth model to a ``voxels/`` script)."""
     quiet_tensorflow_import()
+    from models.registry import model_head
     from training.tasks import model_name, task_for
 
-    return task_for(model_name(args, kind))
+    name = model_name(args, kind)
+    head, wanted = model_head(name), model_head(kind)
+    if head != wanted:
+        _fail(f"model {name!r} predicts {head}, but this script trains and evaluates {wanted} "
+              f"models: use the {'voxels' if head == 'voxels' else 'depth'}/ scripts")
+        return None
+    return task_for(name)
 
 
 def _not_taken_by(script: str) -> frozenset[str]:
@@ -126,6 +135,8 @@ def train_main(kind: str, argv: Sequence[str] | None = None) -> int:
                         hide=_not_taken_by("train"))
     _setup_logging(args)
     task = _task(kind, args)
+    if task is None:
+        return 1
     from training.distribute import PeerError
     from training.loop import Interrupted, TrainingError, train
 

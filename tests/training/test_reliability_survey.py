@@ -196,6 +196,24 @@ def test_a_bad_checkpoint_request_is_one_line_and_changes_nothing(case, run_copy
     assert tree_hash(run_copy) == before
 
 
+def test_a_script_refuses_a_model_of_the_other_head(run_copy, tiny_root, tmp_path, capsys):
+    """depth/test_dlsm.py on a V-LSM run, and voxels/train_vlsm.py told to train the D-LSM:
+    one line naming the model and the scripts to use; the run is left as it was, no run is
+    made (mutation: drop the head check in training.cli._task and the first evaluates the
+    V-LSM run as a voxel model, exit 0)."""
+    before = tree_hash(run_copy)
+    res = run_script("dlsm", "test", ["--log", run_copy, "--ckpt", "mvnet-4",
+                                      "--savedir", tmp_path / "out"], capsys)
+    assert "voxels/" in assert_one_clear_error(res, "'vlsm'")
+    assert tree_hash(run_copy) == before and not (tmp_path / "out").exists()
+    logdir = tmp_path / "new_runs"
+    res = run_script("vlsm", "train", ["--argsjs", ARGS_VLSM,
+                                       *script_flags(TINY, tiny_root, logdir), "--niters", "2",
+                                       "--model", "dlsm"], capsys)
+    assert "depth/" in assert_one_clear_error(res, "'dlsm'")
+    assert not logdir.exists()
+
+
 def test_an_existing_result_file_is_never_overwritten(run_copy, tiny_root, tmp_path, capsys):
     target = tmp_path / "table.txt"
     target.write_text("my earlier results\n")
