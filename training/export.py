@@ -9,14 +9,13 @@ coordinates, coloured by the input image; the pictures are :mod:`vis.pictures`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import trimesh
 from PIL import Image
-from scipy.special import expit
 
 from data.io import atomic_write
 from vis import pictures
@@ -28,32 +27,19 @@ def as_text(x: Any) -> str:
     return x.decode() if isinstance(x, bytes) else str(x)
 
 
-def _depth_map(pred: Any) -> np.ndarray:
-    """A D-LSM output of either depth head as its ``(..., 1)`` depth map (numpy, scene units):
-    :meth:`training.tasks.Task.prediction`, the one place that applies the head."""
-    from training.tasks import DLSM_TASK
-
-    return DLSM_TASK.prediction(pred)
-
-
 def _export(geom: trimesh.Trimesh | trimesh.PointCloud, path: Path) -> None:
     data = geom.export(file_type=path.suffix[1:])
     atomic_write(path, lambda f: f.write(data if isinstance(data, bytes) else data.encode()))
 
 
-def save_prediction(kind: str, item: dict[str, Any], pred: np.ndarray, folder: Path,
-                    thresh: float = 0.4) -> list[Path]:
-    """Save one model's prediction.
-
-    V-LSM: ``<synset>_<model>.npz`` (probabilities after 1..T views, ground truth) and a mesh
-    ``.ply`` / ``.obj`` per number of views. D-LSM: ``.npz`` of depth maps and a fused,
-    coloured point cloud ``.ply`` from the last time step.
+def save_voxels(item: dict[str, Any], probs: np.ndarray, folder: Path,
+                thresh: float = 0.4) -> list[Path]:
+    """Save one model's voxel prediction: ``<synset>_<model>.npz`` (probabilities after 1..T
+    views, ground truth, view ids) and a mesh ``.ply`` / ``.obj`` per number of views.
 
     Args:
-        kind: ``"vlsm"`` or ``"dlsm"``.
         item: one example (unbatched loader keys).
-        pred: logits (T, N, N, N, 1) or depth (T, V, H, W, 1) (or the mask head's
-            (T, V, H, W, 2), saved as its depth map).
+        probs: occupancy probabilities ``(T, N, N, N)`` in [0, 1].
         folder: output folder.
         thresh: iso-level of the meshes.
 
@@ -62,53 +48,73 @@ def save_prediction(kind: str, item: dict[str, Any], pred: np.ndarray, folder: P
     """
     folder.mkdir(parents=True, exist_ok=True)
     stem = f"{as_text(item['synset'])}_{as_text(item['model_id'])}"
-    out = []
-    if kind == "vlsm":
-        probs = expit(pred[..., 0])
-        p = folder / f"{stem}.npz"
-        atomic_write(p, lambda f: np.savez_compressed(
-            f, probs=probs.astype(np.float16), voxels=item["voxels"][..., 0].astype(np.uint8),
-            view_ids=item["view_ids"]))
-        out.append(p)
-        for t in range(probs.shape[0]):
-            mesh = grid_to_mesh(probs[t], thresh)
-            for ext in ("ply", "obj"):
-                q = folder / f"{stem}_{t + 1}views.{ext}"
-                _export(mesh, q)
-                out.append(q)
-    else:
-        pred = _depth_map(pred)
-        depth = pred[-1, ..., 0]
-        p = folder / f"{stem}.npz"
-        atomic_write(p, lambda f: np.savez_compressed(
-            f, depth=pred[..., 0].astype(np.float32), gt=item["depth"][..., 0]))
-        out.append(p)
-        cloud = fuse_point_cloud(depth, item["images"], item["K"], item["extrinsic"])
-        q = folder / f"{stem}_fused.ply"
-        _export(cloud, q)
-        out.append(q)
+    p = folder / f"{stem}.npz"
+    atomic_write(p, lambda f: np.savez_compressed(
+        f, probs=probs.astype(np.float16), voxels=item["voxels"][..., 0].astype(np.uint8),
+        view_ids=item["view_ids"]))
+    out = [p]
+    for t in range(probs.shape[0]):
+        mesh = grid_to_mesh(probs[t], thresh)
+        for ext in ("ply", "obj"):
+            q = folder / f"{stem}_{t + 1}views.{ext}"
+            _export(mesh, q)
+            out.append(q)
     return out
 
 
-def contact_sheet(kind: str, entries: Sequence[dict[str, Any]], path: Path) -> Path:
+def save_depth(item: dict[str, Any], depth: np.ndarray, folder: Path) -> list[Path]:
+    """Save one model's depth prediction: ``<synset>_<model>.npz`` (depth maps, ground truth)
+    and a fused, coloured point cloud ``<synset>_<model>_fused.ply`` of the last time step.
+
+    Args:
+        item: one example (unbatched loader keys).
+        depth: depth maps ``(T, V, H, W, 1)``, scene units.
+        folder: output folder.
+
+    Returns:
+        The files written.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{as_text(item['synset'])}_{as_text(item['model_id'])}"
+    p = folder / f"{stem}.npz"
+    atomic_write(p, lambda f: np.savez_compressed(
+        f, depth=depth[..., 0].astype(np.float32), gt=item["depth"][..., 0]))
+    cloud = fuse_point_cloud(depth[-1, ..., 0], item["images"], item["K"], item["extrinsic"])
+    q = folder / f"{stem}_fused.ply"
+    _export(cloud, q)
+    return [p, q]
+
+
+def voxel_panel(item: dict[str, Any], probs: np.ndarray, height: int) -> np.ndarray:
+    """Contact-sheet panel of a voxel prediction ``(T, N, N, N, 1)`` probabilities beside the
+    truth, scaled to about ``height`` pixels (uint8 ``(h, w, 3)``)."""
+    return pictures.voxel_panels(probs[None], item["voxels"][None],
+                                 scale=max(1, height // probs.shape[1]))[0]
+
+
+def depth_panel(item: dict[str, Any], depth: np.ndarray, height: int) -> np.ndarray:
+    """Contact-sheet panel of depth maps ``(T, V, H, W, 1)`` beside the truth, at half size
+    (uint8 ``(h, w, 3)``; ``height`` unused)."""
+    return pictures.depth_panels(depth[None], item["depth"][None])[0][::2, ::2]
+
+
+def contact_sheet(entries: Sequence[dict[str, Any]], path: Path,
+                  panel: Callable[[dict[str, Any], np.ndarray, int], np.ndarray]) -> Path:
     """A PNG with one row per model: input views, predictions (per number of views), truth.
 
     Args:
-        kind: ``"vlsm"`` or ``"dlsm"``.
-        entries: ``{"item": example, "pred": prediction}`` per model.
+        entries: ``{"item": example, "pred": prediction}`` per model (the prediction in the
+            form ``panel`` reads: probabilities for :func:`voxel_panel`, depth maps for
+            :func:`depth_panel`).
         path: PNG to write.
+        panel: ``(item, pred, views_height) -> uint8 (h, w, 3)``, the picture right of the
+            views.
     """
     rows = []
     for e in entries:
         item, pred = e["item"], e["pred"]
         views = pictures.view_strip(item["images"][None])[0]
-        if kind == "vlsm":
-            probs = expit(pred)
-            right = pictures.voxel_panels(probs[None], item["voxels"][None],
-                                          scale=max(1, views.shape[0] // probs.shape[1]))[0]
-        else:
-            right = pictures.depth_panels(_depth_map(pred)[None], item["depth"][None])[0]
-            right = right[::2, ::2]
+        right = panel(item, pred, views.shape[0])
         h = max(views.shape[0], right.shape[0])
         pad = [np.pad(a, ((0, h - a.shape[0]), (0, 8), (0, 0)), constant_values=255)
                for a in (views, right)]

@@ -305,12 +305,13 @@ class VoxelTask(Task):
         """Probabilities ``.npz`` and a mesh per number of views."""
         from training import export
 
-        return export.save_prediction("vlsm", item, pred, folder)
+        return export.save_voxels(item, expit(pred[..., 0]), folder)
 
     def contact_sheet(self, entries: list[dict[str, Any]], path: Path) -> Path:
         from training import export
 
-        return export.contact_sheet("vlsm", entries, path)
+        return export.contact_sheet([{**e, "pred": expit(e["pred"])} for e in entries], path,
+                                    export.voxel_panel)
 
 
 @dataclass(frozen=True)
@@ -400,12 +401,13 @@ class DepthTask(Task):
         """Depth maps ``.npz`` and a fused, coloured point cloud of the last step."""
         from training import export
 
-        return export.save_prediction("dlsm", item, pred, folder)
+        return export.save_depth(item, self.prediction(pred), folder)
 
     def contact_sheet(self, entries: list[dict[str, Any]], path: Path) -> Path:
         from training import export
 
-        return export.contact_sheet("dlsm", entries, path)
+        return export.contact_sheet([{**e, "pred": self.prediction(e["pred"])}
+                                     for e in entries], path, export.depth_panel)
 
 
 def _cloud_figures(batch: dict[str, Any], depth: np.ndarray) -> np.ndarray:
