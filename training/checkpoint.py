@@ -189,7 +189,7 @@ def load_checkpoint(path: str | os.PathLike, model: keras.Model,
             f"({len(diffs)} differences; was it trained with other args, or for the other "
             f"task?): {'; '.join(diffs[:3])}{'; ...' if len(diffs) > 3 else ''}")
     try:
-        model.load_weights(path / "model.weights.h5")
+        _load_weights(model, path / "model.weights.h5")
     except Exception as e:  # h5py / Keras errors on a file that passed the size checks
         raise CheckpointError(f"checkpoint {path} is broken: model.weights.h5 cannot be read "
                               f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from e
@@ -209,6 +209,53 @@ def load_checkpoint(path: str | os.PathLike, model: keras.Model,
                                       f"{a.shape}, expected {tuple(v.shape)}")
             v.assign(a)
     return state
+
+
+def _load_weights(model: keras.Model, weights: Path) -> None:
+    """``model.load_weights(weights)``, also for a file saved before a sublayer's class was
+    renamed (checkpoints of every run so far stay loadable).
+
+    A Keras weights file stores each direct sublayer of the model under its class's name
+    (``layers/conv_rnn3d`` for the recurrent fusion before it became a registry of fusers,
+    ``layers/conv_gru`` since). :func:`load_checkpoint` has already matched every variable by
+    its path and shape (``state.json``); when the file's top-level groups differ from the
+    model's only by such names, with the same arrays beneath, they are renamed in a temporary
+    copy, which is then loaded. Anything else is loaded as is (and fails as it would)."""
+    import tempfile
+
+    import h5py
+
+    def shapes(group: Any) -> list[tuple[str, tuple[int, ...]]]:
+        out: list[tuple[str, tuple[int, ...]]] = []
+        group.visititems(lambda n, o: out.append((n, o.shape)) if hasattr(o, "shape") else None)
+        return sorted(out)
+
+    with h5py.File(weights, "r") as f:
+        have = set(f["layers"]) if "layers" in f else set()
+    with tempfile.TemporaryDirectory() as tmp:
+        fresh = Path(tmp) / "model.weights.h5"
+        model.save_weights(fresh)
+        with h5py.File(fresh, "r") as g:
+            want = set(g["layers"]) if "layers" in g else set()
+            renames = {}
+            if have != want:
+                with h5py.File(weights, "r") as f:
+                    for old in sorted(have - want):
+                        same = [n for n in sorted(want - have) if n not in renames.values()
+                                and shapes(f["layers"][old]) == shapes(g["layers"][n])]
+                        if len(same) == 1:
+                            renames[old] = same[0]
+        if not renames:
+            model.load_weights(weights)
+            return
+        copy = Path(tmp) / "renamed.weights.h5"
+        shutil.copyfile(weights, copy)
+        with h5py.File(copy, "r+") as f:
+            for old, name in renames.items():
+                f["layers"].move(old, name)
+        log.info("%s: sublayers saved under their former names %s", weights,
+                    ", ".join(f"{o} -> {n}" for o, n in renames.items()))
+        model.load_weights(copy)
 
 
 def checkpoint_task(state: dict[str, Any], loss: str | None) -> str:
