@@ -22,31 +22,10 @@ axis holds 2 channels, depth and a foreground logit; :meth:`DLSM.depth` (or
 Both models are named ``"MVNet"`` by default so that their variable paths equal the release's
 TF1 names (``MVNet/ImNet_UNet/conv1/weights``, ...); see :func:`release_variable_map`.
 
-Configuration keys (the release's args JSON names plus width knobs), with defaults; they are
-the keys of part "model" of :data:`config.KEYS`, the one table that the arguments also read:
-
-| key | default | meaning |
-|---|---|---|
-| im_net | "unet" | image encoder (only "unet") |
-| grid_net | "unet32" | "unet32" or "unet64" |
-| rnn | "gru" | the 3D fuser, a name of `models.fusion.FUSERS`: "gru", "lstm" (the release), "mean", "max", "attention" |
-| norm | "IN" | "IN", "BN" or "None" |
-| nvox | 32 | grid cells per axis N |
-| im_h, im_w | 224 | image size (multiples of 16) |
-| ray_samples | 64 | D-LSM samples per ray S |
-| proj_x | 4 | D-LSM projection subsampling (4 or 8) |
-| sepup | True | D-LSM separable convs + resize-conv upsampling |
-| im_skip | True | D-LSM image-encoder skip features |
-| im_channels | 32 | image UNet base width c |
-| rnn_channels | 32 | recurrent hidden channels F |
-| rnn_kernel | 3 | recurrent conv kernel side |
-| rnn_layer_norm | True | layer norm in the recurrent cell |
-| grid_channels | 32 | grid UNet base width g |
-| depth_channels | 32 | DepthNet base width |
-| depth_head | "release" | D-LSM output: "release" (depth) or "mask" (depth + foreground logit) |
-| grid_range | (-0.5, 0.5) | grid bounds (scene units) |
-| z_range | (1.0, 3.0) | D-LSM ray depth range |
-| proj_rounding | "release" | voxel lookup rounding of project_rays |
+Configuration: the keys of part "model" of :data:`config.KEYS` (the release's args JSON names
+plus width knobs), each with its default, type, choices and meaning, in the one table that the
+arguments also read; ``python -c "from config import keys_of; print(keys_of(part='model'))"``
+lists them. The 3D fuser is the key ``rnn``, a name of :data:`models.fusion.FUSERS`.
 """
 
 from __future__ import annotations
