@@ -83,12 +83,16 @@ def _assert_same_weights(a: str | Path, b: str | Path, atol: float = 1e-5) -> No
     wa, wb = _weights(a), _weights(b)
     assert wa.keys() == wb.keys()
     for k in wa:
-        # Adam's moments of the first image layer sum the most terms: on an AVX2 CPU (no
-        # AVX-512) XLA's reductions in another order moved 6 of 300 by 1.4% (1.2e-5) between one
-        # and two devices, weights and losses still equal at 1e-5; a wrong all-reduce (a sum
-        # instead of a mean over devices) moves them by 100%
-        rtol = 0.02 if k.startswith("optimizer/") else 0
-        np.testing.assert_allclose(wa[k], wb[k], atol=atol, rtol=rtol, err_msg=k)
+        if k.startswith("optimizer/"):
+            # Adam's moments sum many per-example terms: on an AVX2 CPU (no AVX-512) XLA's
+            # reductions in another order moved single elements by up to 14% (1.3e-5) between
+            # one and two devices, at 1c5b6f1 too, with weights and losses equal at 1e-5; each
+            # moment as a whole stays within 1% (a wrong all-reduce, a sum instead of a mean
+            # over devices, is off by 100%)
+            diff = np.linalg.norm(wa[k] - wb[k])
+            assert diff <= 0.01 * np.linalg.norm(wb[k]) + atol, (k, diff)
+        else:
+            np.testing.assert_allclose(wa[k], wb[k], atol=atol, rtol=0, err_msg=k)
 
 
 def _two_devices(kind: str, root: Path, logdir: Path, niters: int) -> dict:
