@@ -204,8 +204,9 @@ def convert_args(release_args: Mapping[str, Any], kind: str, source: str | os.Pa
     """Our :class:`training.config.Args` for a release ``args.json``.
 
     Every release key of our schema keeps its value, except the run's own files
-    (:data:`RUN_KEYS`: a converted run has new ones); ``loss`` is set by the model kind (the
-    release chose it by script); keys our schema does not have are left out and reported.
+    (:data:`RUN_KEYS`: a converted run has new ones); ``loss`` and ``model`` are set by the
+    model kind (the release chose them by script); keys our schema does not have are left out
+    and reported.
 
     Args:
         release_args: the release's ``args.json`` content.
@@ -238,6 +239,7 @@ def convert_args(release_args: Mapping[str, Any], kind: str, source: str | os.Pa
         report.append(f"argument loss={layer['loss']!r}: a {KIND_NAMES[kind]} trains with "
                       f"{loss}")
     layer["loss"] = loss
+    layer["model"] = kind
     try:
         args = load_args(None, layer)
     except ConfigError as e:
@@ -375,7 +377,10 @@ def convert_release(log_dir: str | os.PathLike, ckpt: str | os.PathLike | None,
     args, report = convert_args(release_args, found, args_file)
     step = int(books["global_step"]) if "global_step" in books else int(prefix.name.split("-")[1])
     if add_to_existing and (out / "args.json").is_file():
-        if read_json(out / "args.json") != args.to_dict():
+        cached = read_json(out / "args.json")
+        if cached.get("model", found) is None:  # cached by a version that left the model null
+            cached["model"] = found
+        if cached != args.to_dict():
             raise ReleaseError(f"{out}/args.json differs from the conversion of {args_file}; "
                                f"remove the cached folder {out}")
         if (checkpoint_path(out, step) / "state.json").is_file():
