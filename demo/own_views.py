@@ -118,11 +118,13 @@ def predict_own_views(lsm: LSM, image_files: Sequence[str | os.PathLike], K: Any
 
     Returns:
         ``images``, ``K``, ``extrinsic`` as fed to the network (:func:`prepare_own_views`) and
-        the prediction: ``probs`` (T, N, N, N) for a V-LSM, ``depth`` (T, V, h, w) scene units
-        for a D-LSM (:func:`predict`).
+        the prediction: ``probs`` (T, N, N, N) for a model of the voxels head (V-LSM),
+        ``depth`` (T, V, h, w) scene units for one of the depth head (D-LSM) (:func:`predict`).
     """
     views = prepare_own_views(image_files, K, extrinsics, lsm.image_size)
-    key = "probs" if lsm.kind == "vlsm" else "depth"
+    from models.registry import model_head
+
+    key = "probs" if model_head(lsm.kind) == "voxels" else "depth"
     views[key] = predict(lsm, views["images"], views["K"], views["extrinsic"])
     return views
 

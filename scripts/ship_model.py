@@ -145,14 +145,18 @@ def ship(run: Path, ckpt: str, name: str, train_cmd: str, note: str = "",
     result = json.loads(stem.with_name(stem.name + ".json").read_text())
     for suffix in (".txt", ".json"):
         shutil.copy2(stem.with_name(stem.name + suffix), tmp / f"test_{ckpt}_test{suffix}")
-    kind = "vlsm" if result.get("task", "vlsm") == "vlsm" else "dlsm"
-    folder = "voxels" if kind == "vlsm" else "depth"
+    from models.registry import model_head
+
+    kind = result.get("task", "vlsm")
+    script = {"voxels": "voxels/test_vlsm.py", "depth": "depth/test_dlsm.py"}[model_head(kind)]
+    if kind not in ("vlsm", "dlsm"):
+        script += f" --model {kind}"
     split_file = result.get("split_file", args.get("split_file"))
     (tmp / "README.md").write_text(
         f"# pretrained/{name}\n\n"
         f"{kind.upper()} checkpoint `{ckpt}` ({state['iteration']} iterations), weights only.\n\n"
         f"Trained with\n\n    {train_cmd}\n\n"
-        f"Tested with\n\n    python {folder}/test_{kind}.py --log pretrained/{name} "
+        f"Tested with\n\n    python {script} --log pretrained/{name} "
         f"--ckpt {ckpt} --test_split_file {split_file}\n\n"
         f"which must reproduce `test_{ckpt}_test.txt` (the full table needs `datasets/full`, "
         f"built by `./prepare_data.sh --size full`). `test_{ckpt}_tiny.txt` is the same test "

@@ -299,7 +299,9 @@ def render_speed(lines: Sequence[Mapping[str, Any]]) -> str:
            "op), median over the timed steps (min-max), peak resident memory, and, where the "
            "benchmark ran a baseline in the same invocation (the original release under "
            "`tf.compat.v1`), its time and the ratio baseline / ours (above 1: ours faster). "
-           "Commands and code versions are listed under each table. How the fast paths work: "
+           "Commands and code versions are listed under each table, as they were run at that "
+           "version (`bm_train_step.py --original` of earlier versions is now `python -m "
+           "benchmarks.maintainer.bm_original`). How the fast paths work: "
            "[performance.md](performance.md).", ""]
     for m, items in current_speed(lines).items():
         out += [f"## {m}", ""]
