@@ -27,7 +27,8 @@ from typing import Any
 
 import keras
 
-__all__ = ["FUSERS", "OPTIONS", "fuser_names", "make_fuser", "register_fuser"]
+__all__ = ["FUSERS", "OPTIONS", "fuser_names", "make_fuser", "register_fuser",
+           "views_and_zero_state"]
 
 #: Registered name -> fuser class (filled as the modules of this package are imported).
 FUSERS: dict[str, type[keras.layers.Layer]] = {}
@@ -80,6 +81,27 @@ def make_fuser(fuser: str, /, filters: int, **kwargs: Any) -> keras.layers.Layer
     params = inspect.signature(cls.__init__).parameters
     kwargs = {k: v for k, v in kwargs.items() if k not in OPTIONS or k in params}
     return cls(filters=filters, **kwargs)
+
+
+def views_and_zero_state(x: Any, filters: int, constant_channels: int = 0) -> tuple[Any, Any]:
+    """The start of a recurrent fuser's plain form.
+
+    Args:
+        x: ``[B, V, D, H, W, C]`` grids of every view (any float dtype).
+        filters: state channels F.
+        constant_channels: trailing channels of ``x`` that take no gradient.
+
+    Returns:
+        ``x`` as float32 with its last ``constant_channels`` channels behind a stop-gradient,
+        and the zero state ``[B, D, H, W, F]`` float32.
+    """
+    from keras import ops
+
+    x = ops.cast(x, "float32")
+    if constant_channels:
+        k = constant_channels
+        x = ops.concatenate([x[..., :-k], ops.stop_gradient(x[..., -k:])], axis=-1)
+    return x, ops.repeat(ops.zeros_like(x[:, 0, ..., :1]), filters, axis=-1)
 
 
 for _info in pkgutil.iter_modules(__path__, __name__ + "."):

@@ -30,7 +30,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from models.fusion import register_fuser
+from models.fusion import register_fuser, views_and_zero_state
 from models.norms import LayerNorm
 from models.precision import conv_dtype, lowp
 from ops.conv import conv3d
@@ -139,11 +139,7 @@ class ConvGRU(keras.layers.Layer):
             return conv_gru_sequence(x, gates.kernel, cand.kernel, gates.group_norms(),
                                      cand.group_norms()[0], self.constant_channels,
                                      gates.conv_dtype)
-        x = ops.cast(x, "float32")
-        if self.constant_channels:
-            k = self.constant_channels
-            x = ops.concatenate([x[..., :-k], ops.stop_gradient(x[..., -k:])], axis=-1)
-        h = ops.repeat(ops.zeros_like(x[:, 0, ..., :1]), self.filters, axis=-1)  # zero state
+        x, h = views_and_zero_state(x, self.filters, self.constant_channels)
         outputs = []
         for v in range(x.shape[1]):
             h = self.cell(x[:, v], h)

@@ -22,7 +22,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from models.fusion import register_fuser
+from models.fusion import register_fuser, views_and_zero_state
 from models.norms import LayerNorm
 from models.precision import conv_dtype, lowp
 from ops.conv import conv3d
@@ -107,11 +107,7 @@ class ConvLSTM(keras.layers.Layer):
         if fast_ops_enabled():
             return conv_lstm_sequence(x, cell.kernel, cell.gate_norms(), cell.memory_norm,
                                       self.forget_bias, self.constant_channels, cell.conv_dtype)
-        x = ops.cast(x, "float32")
-        if self.constant_channels:
-            k = self.constant_channels
-            x = ops.concatenate([x[..., :-k], ops.stop_gradient(x[..., -k:])], axis=-1)
-        h = ops.repeat(ops.zeros_like(x[:, 0, ..., :1]), self.filters, axis=-1)  # zero state
+        x, h = views_and_zero_state(x, self.filters, self.constant_channels)
         m, outputs = h, []
         for v in range(x.shape[1]):
             m, h = cell(x[:, v], (m, h))
