@@ -246,8 +246,7 @@ def _check_resume_args(args: Args, run_dir: Path) -> None:
     """Compare a resume's arguments with the run's ``args.json``: refuse changes of keys whose
     resume rule is "keep" (:attr:`config.Key.resume`), record allowed ones (logged) in
     ``args.json``. A key the file lacks (a run older than the key) whose default is null
-    (e.g. ``model``: the script's own) is taken from this call and recorded; so is a
-    recorded ``model: null`` (written by earlier conversions of release checkpoints)."""
+    (e.g. ``model``: the script's own; also a recorded ``model: null``) is taken from this call."""
     path = run_dir / ARGS_FILE
     if not path.is_file():
         log.warning("run %s has no %s: writing the arguments of this resume", run_dir,
@@ -261,9 +260,8 @@ def _check_resume_args(args: Args, run_dir: Path) -> None:
     given = args.to_dict()
     changed = {k: (recorded[k], given[k]) for k in given
                if k not in _PER_CALL and k not in _PROCESS_KEYS and recorded.get(k) != given[k]}
-    raw = read_json(path)
-    unset = {k for k in changed if KEYS[k].default is None
-             and (k not in raw or (k == "model" and raw[k] is None))}
+    raw = {k: v for k, v in read_json(path).items() if v is not None or k != "model"}
+    unset = {k for k in changed if KEYS[k].default is None and k not in raw}
     refused = {k: v for k, v in changed.items() if KEYS[k].resume == "keep" and k not in unset}
     if refused:
         shown = ", ".join(f"--{k} {json.dumps(new)} (the run has {json.dumps(old)})"
