@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: quickstart test venv data-small data-tiny data-full lint clean-data
+.PHONY: quickstart test test-slow venv data-small data-tiny data-full lint clean-data
 
 # The venv with the pinned requirements, then this project installed into it editable (its
 # packages import from the checkout, from any working directory). The stamp skips both when
@@ -36,12 +36,20 @@ JAX_TESTS := tests/ops tests/models/test_norms.py tests/models/test_layers.py \
 	tests/models/test_fusion.py tests/models/test_lsm.py tests/models/test_depth_head.py \
 	tests/models/test_precision.py tests/training/test_precision_choice.py
 # TEST_WORKERS pytest-xdist processes (one test file each at a time: module fixtures are built
-# once); 2 fits the 2-core CI machine, where it takes the TensorFlow part from 21 to 15 minutes.
+# once); 2 fits the 2-core CI machine.
 TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+# `make test`: every test but the end-to-end ones marked slow (docs/testing.md), both backends.
 test: venv
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
-	KERAS_BACKEND=jax $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile $(JAX_TESTS)
+	$(PYTEST) -m "not slow" tests
+	KERAS_BACKEND=jax $(PYTEST) -m "not slow" $(JAX_TESTS)
+
+# `make test-slow`: the end-to-end tests (training runs and resumes, kill -9, two processes,
+# the scripts, the original graph's golden values); CI runs it after `make test`.
+test-slow: venv
+	$(PYTEST) -m slow tests
+	KERAS_BACKEND=jax $(PYTEST) -m slow $(JAX_TESTS)
 	KERAS_BACKEND=jax $(PY) -m pytest -q tests/training/test_release.py -k "golden or conversion or original_graph"
 
 lint: venv

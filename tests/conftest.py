@@ -127,6 +127,17 @@ def fake_data_root(tmp_path_factory: pytest.TempPathFactory) -> FakeRoot:
     return write_fake_root(tmp_path_factory.mktemp("fake_root") / "data")
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under the JAX backend, ``slow_on_jax`` tests are ``slow`` (before ``-m`` selects)."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        for item in items:
+            if item.get_closest_marker("slow_on_jax"):
+                item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory):
     """The real `tiny` synthetic dataset (3 models per class), built once per session."""

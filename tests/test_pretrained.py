@@ -105,6 +105,7 @@ def test_shipped_folder_is_complete(folder):
     _same_keys(full.get("point_clouds", {}), tiny.get("point_clouds", {}), "point_clouds")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("folder", SHIPPED, ids=IDS)
 def test_shipped_model_reproduces_its_tiny_table(folder, tiny_root):
     ckpt, _, want = _tables(folder)

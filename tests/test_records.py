@@ -50,6 +50,7 @@ def _table_rows(markdown: str, label: str) -> list[list[str]]:
     return rows
 
 
+@pytest.mark.slow
 def test_record_render_round_trip(tiny_test_json, tmp_path, capsys):
     script = _results_script()
     rec_dir = tmp_path / "records"

@@ -16,6 +16,7 @@ from data.layout import CLASSES, N_VIEWS, SPLITS_DIR, DataLayout
 from data.meshes import normalise_to_world
 
 
+@pytest.mark.slow
 def test_tiny_has_every_class_and_file(tiny_root):
     L = DataLayout(tiny_root)
     assert L.synsets() == sorted(CLASSES)
@@ -31,6 +32,7 @@ def test_tiny_has_every_class_and_file(tiny_root):
     assert manifest["kind"] == "synthetic" and manifest["per_class"] == build.SIZES["tiny"]
 
 
+@pytest.mark.slow
 def test_voxels_project_inside_silhouettes(tiny_root):
     """Occupied voxel centres land inside the alpha mask for >= 99% of them, in every model,
     and all of them within one pixel (the render samples alpha at pixel centres)."""
@@ -163,6 +165,7 @@ def _write_mesh_folder(root):
     open_box.export(d / "model_normalized.obj")
 
 
+@pytest.mark.slow
 def test_mesh_folder_builds_a_trainable_dataset(tmp_path):
     src, root = tmp_path / "meshes", tmp_path / "mine"
     _write_mesh_folder(src)
@@ -229,6 +232,7 @@ def _meshes_argv(src, root, *extra):
             *extra]
 
 
+@pytest.mark.slow
 def test_bad_meshes_are_skipped_one_line_each(tmp_path, caplog):
     """Good meshes are built, each bad one is named with its reason on one WARNING line and
     listed in skipped.json; the split lists the built models only; exit status 0."""
@@ -364,6 +368,7 @@ def test_committed_wild_protocol_split_files_train_on_the_families_and_test_shap
             assert got["test"] == plain["test"]  # same test models as the plain protocol
 
 
+@pytest.mark.slow
 def test_extra_families_join_a_root_and_keep_its_split(tmp_path):
     root = tmp_path / "r"
     argv = ["synth", "--size", "tiny", "--root", str(root), "--quiet", "--workers", "1"]
@@ -410,6 +415,7 @@ def test_check_flags_voxels_that_miss_the_object_or_stray(tmp_path):
     assert any("cubes touch the silhouettes" in e for e in rep.errors), rep.errors
 
 
+@pytest.mark.slow
 def test_meshes_added_to_a_synthetic_root(tmp_path, caplog):
     root, src = tmp_path / "r", tmp_path / "meshes"
     argv = ["synth", "--size", "tiny", "--root", str(root), "--quiet", "--workers", "1",
@@ -435,6 +441,7 @@ def test_meshes_added_to_a_synthetic_root(tmp_path, caplog):
     assert len(reports) == 6 and not [r.errors for r in reports if r.errors]
 
 
+@pytest.mark.slow
 def test_worker_pools_start_without_the_parents_tensorflow() -> None:
     """The builder's and checker's pool workers are fresh interpreters: forked ones inherited a
     TensorFlow parent's thread pools and could hang for ever in their destructors (seen in a

@@ -99,6 +99,7 @@ def test_pool_workers_die_with_a_killed_builder(tmp_path):
             c.kill()
 
 
+@pytest.mark.slow
 def test_kill9_then_rerun_is_byte_identical(reference, tmp_path):
     """Three kills at fixed fractions of the build's duration; each rerun matches exactly."""
     results, _ = fault.run_trials(3, tmp_path, fractions=[0.5, 0.7, 0.9], timing_runs=1, **OPTS)

@@ -309,6 +309,7 @@ def fuzz_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_fuzz_every_file_type(fuzz_root: Path) -> None:
     layout = DataLayout(fuzz_root)
     config = _config(fuzz_root)

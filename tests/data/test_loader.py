@@ -314,6 +314,7 @@ def test_truncated_png(broken_root, kind):
     assert str(path) in str(e.value) and "truncated" in str(e.value)
 
 
+@pytest.mark.slow
 def test_missing_render_file(broken_root):
     s, m = broken_root.splits["val"][0]
     path = broken_root.layout.render_path(s, m, 7)
@@ -422,6 +423,7 @@ def test_png_of_wrong_type_is_named(broken_root, kind, loader):
             else "8-bit grey PNG, expected 16-bit grey") in str(e.value)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loader", ["tf", "numpy"])
 @pytest.mark.parametrize("damage", ["K zeros", "K NaN", "reflection", "behind", "zero-byte",
                                     "off image"])

@@ -50,6 +50,7 @@ def test_release_args_parameter_counts() -> None:
     assert [w.path for w in mask.weights] == [w.path for w in release.weights]
 
 
+@pytest.mark.slow_on_jax
 def test_small_model_mask_output_and_composite_depth() -> None:
     inputs = make_inputs(batch=2, views=3, size=32, seed=0)
     keras.utils.set_random_seed(1)

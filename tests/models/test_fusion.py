@@ -147,6 +147,7 @@ def test_make_fuser_passes_only_the_options_a_fuser_declares() -> None:
         make_fuser("gruu", filters=5)
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 @pytest.mark.parametrize("name", sorted(FUSERS))
 def test_contract_shape_dtype_and_prefix_causality(name: str, dtype: str) -> None:
@@ -284,6 +285,7 @@ def _value_and_grads(layer: keras.layers.Layer, seq: np.ndarray, weight: np.ndar
     return to_numpy(y), to_numpy(gx), [to_numpy(g) for g in gw]
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.parametrize("constant", [0, 1])
 @pytest.mark.parametrize("layer_norm", [True, False])
 @pytest.mark.parametrize("name", ["gru", "lstm"])
@@ -324,6 +326,7 @@ def test_bfloat16_fast_form_tracks_float32(name: str) -> None:
     assert 1e-5 < np.abs(a - b).max() < 0.05
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.parametrize("fast", ["1", "0"])
 def test_constant_channels_change_no_value_and_stop_only_their_gradient(
         fast: str, monkeypatch: pytest.MonkeyPatch) -> None:

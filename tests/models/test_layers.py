@@ -30,6 +30,7 @@ def test_shapes(kind: str, rank: int, k: int, s: int, in_shape: tuple, out_shape
     assert unit.compute_output_shape(in_shape) == out_shape
 
 
+@pytest.mark.slow_on_jax
 def test_weight_names_and_layouts() -> None:
     conv = ConvUnit(8, 3, "conv", 2, 2, "IN")
     conv.build((None, 8, 8, 5))

@@ -114,6 +114,7 @@ def release_dlsm() -> DLSM:
 # ----------------------------------------------------------------------------- release config
 
 
+@pytest.mark.slow_on_jax
 def test_vlsm_parameter_count(release_vlsm: VLSM) -> None:
     print("\n" + parameter_table(release_vlsm))
     assert len(release_vlsm.trainable_variables) == 38
@@ -141,6 +142,7 @@ def test_release_variable_map_dlsm(release_dlsm: DLSM) -> None:
     assert float(to_numpy(release_dlsm.grid_net.out.bias)[0]) == 0.25
 
 
+@pytest.mark.slow_on_jax
 def test_release_variable_map_other_model_name() -> None:
     model = VLSM(SMALL, name="vlsm_small")
     names = list(release_variable_map(model))
@@ -176,6 +178,7 @@ def small_dlsm() -> DLSM:
     return DLSM(SMALL)
 
 
+@pytest.mark.slow_on_jax
 def test_vlsm_shapes(small_vlsm: VLSM, inputs: dict) -> None:
     logits = to_numpy(run(small_vlsm, inputs))
     assert logits.shape == (2, 3, 16, 16, 16, 1)
@@ -186,6 +189,7 @@ def test_vlsm_shapes(small_vlsm: VLSM, inputs: dict) -> None:
     assert tuple(trunk["features"].shape) == (2, 3, 16, 16, 16, SMALL["grid_channels"])
 
 
+@pytest.mark.slow_on_jax
 def test_dlsm_shapes_and_last_step(small_dlsm: DLSM, inputs: dict) -> None:
     depth = to_numpy(run(small_dlsm, inputs))
     assert depth.shape == (2, 3, 3, 32, 32, 1)
@@ -195,6 +199,7 @@ def test_dlsm_shapes_and_last_step(small_dlsm: DLSM, inputs: dict) -> None:
     np.testing.assert_allclose(last[:, 0], depth[:, -1], atol=1e-4)
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.parametrize(
     "overrides",
     [
@@ -213,6 +218,7 @@ def test_vlsm_variants(overrides: dict) -> None:
     assert tuple(run(model, x, training=True).shape) == (1, 2, n, n, n, 1)
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.parametrize(
     ("proj_x", "sepup", "im_skip"), [(8, True, True), (4, False, True), (8, False, False)]
 )
@@ -244,6 +250,7 @@ def test_dlsm_is_causal_over_views(small_dlsm: DLSM, inputs: dict) -> None:
     assert np.abs(a[:, 2] - b[:, 2]).max() > 1e-5
 
 
+@pytest.mark.slow_on_jax
 def test_views_do_not_mix_across_batch(small_vlsm: VLSM, inputs: dict) -> None:
     a = to_numpy(run(small_vlsm, inputs))
     one = to_numpy(run(small_vlsm, {k: v[1:] for k, v in inputs.items()}))
@@ -324,6 +331,7 @@ def _check_grads(model: keras.Model, grads: list, unused: tuple[str, ...] = ()) 
         assert np.abs(g).max() > 0, v.path
 
 
+@pytest.mark.slow_on_jax
 def test_vlsm_gradients_finite(inputs: dict) -> None:
     keras.utils.set_random_seed(5)
     model = VLSM(SMALL)
@@ -338,6 +346,7 @@ def test_vlsm_gradients_finite(inputs: dict) -> None:
     _check_grads(model, grads)
 
 
+@pytest.mark.slow_on_jax
 def test_dlsm_gradients_finite(inputs: dict) -> None:
     keras.utils.set_random_seed(6)
     model = DLSM(SMALL)

@@ -32,6 +32,7 @@ def _same_weights(src: keras.layers.Layer, dst: keras.layers.Layer) -> None:
         b.assign(a)
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.parametrize("kind,rank", [("conv", 2), ("deconv", 2), ("sepconv", 2),
                                        ("conv", 3), ("deconv", 3)])
 @pytest.mark.parametrize("norm", ["IN", "None"])
@@ -60,6 +61,7 @@ def test_conv_unit_computes_in_bfloat16(kind: str, rank: int, norm: str) -> None
     assert 1e-5 < err < 0.1, err
 
 
+@pytest.mark.slow_on_jax
 def test_low_precision_model_has_the_release_variables() -> None:
     ref = build_model("vlsm", SMALL)
     with P.precision("bfloat16"):

@@ -65,6 +65,7 @@ def _value_and_grads(unit: ConvUnit, grid, K, E, upstream) -> list[np.ndarray]:
     pytest.skip("no gradient helper for this backend")
 
 
+@pytest.mark.slow_on_jax
 @pytest.mark.parametrize(("kind", "k"), [("sepconv", 3), ("conv", 1), ("conv", 3)])
 @pytest.mark.parametrize("prec", ["float32", "bfloat16"])
 def test_fast_form_equals_the_plain_form(kind, k, prec, monkeypatch):

@@ -115,6 +115,7 @@ def vlsm_two_devices(tiny_root, tmp_path_factory) -> dict:
     return _two_devices("vlsm", tiny_root, tmp_path_factory.mktemp("two"), niters=4)
 
 
+@pytest.mark.slow
 def test_two_devices_give_the_one_device_losses_and_weights(vlsm_two_devices):
     one, two = vlsm_two_devices["none"], vlsm_two_devices["data_parallel"]
     assert len(one["losses"]) == len(two["losses"]) == 4
@@ -124,6 +125,7 @@ def test_two_devices_give_the_one_device_losses_and_weights(vlsm_two_devices):
         vlsm_two_devices["odd_batch"]
 
 
+@pytest.mark.slow
 def test_dlsm_two_devices(tiny_root, tmp_path):
     got = _two_devices("dlsm", tiny_root, tmp_path, niters=2)
     one, two = got["none"], got["data_parallel"]
@@ -155,6 +157,7 @@ def _finish(procs: list[subprocess.Popen], timeout: float = 600) -> list[tuple[i
     return out
 
 
+@pytest.mark.slow
 def test_two_processes_give_the_one_process_run_then_one_is_killed_and_one_resumes(
         vlsm_two_devices, tiny_root, tmp_path):
     """Two processes on 127.0.0.1 train the one-process run (mvnet-2 equal to it); killing

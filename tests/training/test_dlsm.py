@@ -23,6 +23,7 @@ def tiny_dlsm_args(root, logdir, **kw):
                       "logdir": str(logdir), **kw})
 
 
+@pytest.mark.slow
 def test_tiny_dlsm_loss_falls(tiny_root, tmp_path):
     res = train(tiny_dlsm_args(tiny_root, tmp_path, niters=40, lr=1e-2), DLSM_TASK,
                 progress=False)
@@ -31,6 +32,7 @@ def test_tiny_dlsm_loss_falls(tiny_root, tmp_path):
     assert last < 0.6 * first, (first, last)
 
 
+@pytest.mark.slow
 def test_tiny_dlsm_mask_head_loss_falls_and_tests(tiny_root, tmp_path):
     """The "mask" depth head (an extension): training (with summaries) and the test script."""
     args = tiny_dlsm_args(tiny_root, tmp_path, niters=40, lr=1e-2, depth_head="mask",
@@ -80,6 +82,7 @@ def test_depth_error_by_views_averages_seen_and_all_views():
         depth_error_by_views(np.zeros((2, 3)))
 
 
+@pytest.mark.slow
 def test_depth_scripts_train_validate_and_test(tiny_root, tmp_path):
     flags = script_flags(TINY_D, tiny_root, tmp_path / "log")
     r = _run_script("depth/train_dlsm.py", "--argsjs", "args/args_dlsm.json", *flags,
@@ -113,6 +116,7 @@ def test_depth_scripts_train_validate_and_test(tiny_root, tmp_path):
     assert list((run / f"preds_{name}").glob("*_fused.ply"))
 
 
+@pytest.mark.slow
 def test_init_from_a_vlsm_copies_the_trunk(tiny_root, tmp_path):
     from tests.training.test_loop import tiny_args
     from training.checkpoint import CheckpointError, copy_matching_weights, latest_checkpoint

@@ -21,6 +21,7 @@ def _env() -> dict[str, str]:
             "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_moments_then_resume_is_exact(tiny_root, tmp_path):
     """One kill trial of scripts/fault_train.py (CI time; docs/reliability.md reports 24):
     the resumed run ends with the uninterrupted run's weights and optimizer state, bit for
@@ -32,6 +33,7 @@ def test_kill_9_at_random_moments_then_resume_is_exact(tiny_root, tmp_path):
     assert r.returncode == 0 and "1/1 exact" in r.stdout, r.stdout[-3000:] + r.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_validation_reads_checkpoints_while_training_writes_them(tiny_root, tmp_path):
     flags = script_flags({**TINY, "ckpt_iters": 3}, tiny_root, tmp_path / "log")
     train = subprocess.Popen([sys.executable, "voxels/train_vlsm.py", "--argsjs",
@@ -61,6 +63,7 @@ def _mount_tmpfs(path: Path, size: str) -> bool:
     return r.returncode == 0
 
 
+@pytest.mark.slow
 def test_disk_full_gives_one_clear_line_leaves_nothing_half_written_and_resumes(tiny_root,
                                                                                 tmp_path):
     """On a 1.5 MB tmpfs the first checkpoint (about 1 MB) fits and the second does not: one

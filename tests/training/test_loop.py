@@ -33,6 +33,7 @@ def tiny_args(root: Path, logdir: Path, **kw):
                       "logdir": str(logdir), **kw})
 
 
+@pytest.mark.slow
 def test_tiny_config_loss_falls(tiny_root, tmp_path):
     res = train(tiny_args(tiny_root, tmp_path, niters=40), VLSM_TASK, progress=False)
     first, last = np.mean(res.losses[:5]), np.mean(res.losses[-10:])
@@ -45,6 +46,7 @@ def test_tiny_config_loss_falls(tiny_root, tmp_path):
     assert any(p.name.startswith("events.out.tfevents") for p in res.run_dir.iterdir())
 
 
+@pytest.mark.slow
 def test_resume_reproduces_the_uninterrupted_run(tiny_root, tmp_path):
     full = train(tiny_args(tiny_root, tmp_path / "a", niters=6, ckpt_iters=3), VLSM_TASK,
                  progress=False)
@@ -68,6 +70,7 @@ class _NaNTask(VoxelTask):
         return super().keras_loss(y_true, y_pred) * keras.ops.convert_to_tensor(float("nan"))
 
 
+@pytest.mark.slow
 def test_max_minutes_stops_with_a_checkpoint_and_resumes_on_the_numpy_loader(tiny_root,
                                                                              tmp_path):
     """A time-limited run (numpy loader, as on JAX-only machines) ends with a resumable
@@ -86,6 +89,7 @@ def test_max_minutes_stops_with_a_checkpoint_and_resumes_on_the_numpy_loader(tin
     np.testing.assert_allclose(cut.losses + rest.losses, full.losses, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_root, tmp_path):
     good = train(tiny_args(tiny_root, tmp_path, niters=2, ckpt_iters=2), VLSM_TASK,
                  progress=False)
@@ -96,6 +100,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_root, tmp_path):
     assert [p.name for _, p in ck.list_checkpoints(good.run_dir)] == ["mvnet-2"]
 
 
+@pytest.mark.slow
 def test_checkpoint_errors_name_checkpoint_and_model(tiny_root, tmp_path):
     res = train(tiny_args(tiny_root, tmp_path, niters=1), VLSM_TASK, progress=False)
     with pytest.raises(ck.CheckpointError, match=r"mvnet-999 not found.*mvnet-1"):
@@ -141,6 +146,7 @@ def script_flags(params: dict, root: Path, logdir: Path) -> list[str]:
     return flags
 
 
+@pytest.mark.slow
 def test_scripts_train_validate_and_test_without_pythonpath(tiny_root, tmp_path):
     flags = script_flags(TINY, tiny_root, tmp_path / "log")
     r = _run_script("voxels/train_vlsm.py", "--argsjs", "args/args_vlsm.json", *flags,

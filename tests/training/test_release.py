@@ -56,6 +56,7 @@ def golden_checks(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind,quantity", [(k, q) for k, qs in QUANTITIES.items() for q in qs])
 def test_converted_release_model_matches_the_original_graph(golden_checks, kind, quantity):
     """The converted model on the golden inputs, against the original graph's values.
@@ -70,6 +71,7 @@ def test_converted_release_model_matches_the_original_graph(golden_checks, kind,
     assert check.ok, f"{kind} {quantity}: {check.value:.3g} > {check.tol:g} ({check.detail})"
 
 
+@pytest.mark.slow
 def test_golden_checks_cover_every_golden_array(golden_checks):
     for kind in GOLDEN_KINDS:
         with np.load(GOLDEN / f"{kind}_release" / "golden.npz") as z:
@@ -229,6 +231,7 @@ def test_redirect_leaves_ordinary_arguments_alone(tmp_path, converted_vlsm):
     assert not is_release_folder(converted_vlsm.run_dir)
 
 
+@pytest.mark.slow
 def test_test_script_converts_a_release_folder_on_the_fly(tmp_path, fake_data_root):
     rel = _copy_release(tmp_path)
     before = _tree_digest(rel)
@@ -250,6 +253,7 @@ def test_test_script_converts_a_release_folder_on_the_fly(tmp_path, fake_data_ro
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_train_script_continues_a_release_checkpoint_in_a_new_run(tmp_path, fake_data_root):
     rel = _copy_release(tmp_path)
     before = _tree_digest(rel)

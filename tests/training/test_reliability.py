@@ -83,6 +83,7 @@ def test_checkpoints_record_and_verify_checksums(run_copy):
     assert ck.checkpoint_problem(run_copy / "mvnet-4") == "model.weights.h5 is missing"
 
 
+@pytest.mark.slow
 def test_resume_skips_a_broken_checkpoint_and_continues_from_the_newest_intact(
         tiny_root, run_copy, two_ckpt_run, caplog):
     w = run_copy / "mvnet-4" / "model.weights.h5"
@@ -152,6 +153,7 @@ def test_a_second_trainer_cannot_write_a_run(tiny_root, run_copy):
         {k: v for k, v in before.items() if k != ".lock"}
 
 
+@pytest.mark.slow
 def test_resume_refuses_changed_arguments_and_records_allowed_ones(tiny_root, run_copy):
     """Bug: a resume with another --im_h trained at the new size while args.json kept the
     old one."""
@@ -179,6 +181,7 @@ def test_ckpt_alone_reads_its_runs_arguments(run_copy, tmp_path):
 # ---------------------------------------------------------------------------------------------
 # Exploding and diverging runs
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_exploded_weights_are_never_saved(tiny_root, tmp_path):
     """Bug: with --lr 1e30 --ckpt_iters 1 the loop saved mvnet-1 with weights of 1e30 and
     then named it the last good checkpoint."""
@@ -210,6 +213,7 @@ def test_divergence_watch():
 # ---------------------------------------------------------------------------------------------
 # Signals, failed starts, the scripts' messages
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_the_resume_is_exact(tiny_root, tmp_path):
     flags = script_flags({**TINY, "ckpt_iters": 1000}, tiny_root, tmp_path / "log")
     cmd = ["voxels/train_vlsm.py", "--argsjs", "args/args_vlsm.json", *flags, "--niters", "30"]
@@ -245,6 +249,7 @@ def test_a_failed_start_leaves_no_run_folder(tmp_path):
     assert not logdir.exists() or not any(logdir.iterdir())
 
 
+@pytest.mark.slow
 def test_val_says_when_there_is_nothing_to_validate_and_skips_broken_checkpoints(run_copy):
     r = _run("voxels/val_vlsm.py", "--log", str(run_copy.parent.parent / "empty"), "--once")
     assert r.returncode == 1 and "does not exist" in r.stderr

@@ -182,6 +182,7 @@ RUN_CASES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", sorted(RUN_CASES))
 def test_a_bad_checkpoint_request_is_one_line_and_changes_nothing(case, run_copy, tmp_path,
                                                                    capsys):

@@ -52,6 +52,7 @@ def test_result_tag_is_short_readable_and_safe():
     assert long_a != long_b and len(long_a) <= 40 and long_a.endswith("-s")
 
 
+@pytest.mark.slow
 def test_a_second_test_never_overwrites_the_first(tiny_run, tiny_root, tmp_path):
     run = _copy(tiny_run, tmp_path / "run")
     tag = f"{tiny_root.name}-splits"
@@ -83,6 +84,7 @@ def test_a_second_test_never_overwrites_the_first(tiny_run, tiny_root, tmp_path)
     assert len(list(run.glob("test_*.json"))) == 4
 
 
+@pytest.mark.slow
 def test_a_shipped_folder_gets_nothing_written(tiny_run, tiny_root, tmp_path, monkeypatch):
     shipped = _copy(tiny_run, tmp_path / "pretrained" / "my_model")
     (shipped / SHIPPED_MARKER).write_text('{"name": "my_model"}\n')
@@ -102,6 +104,7 @@ def test_a_shipped_folder_gets_nothing_written(tiny_run, tiny_root, tmp_path, mo
         assert list((out / f"preds_mvnet-1_test_{name}").glob("*.npz"))
 
 
+@pytest.mark.slow
 def test_savedir_takes_tables_predictions_and_the_sheet(tiny_run, tiny_root, tmp_path):
     run = _copy(tiny_run, tmp_path / "run")
     before = _snapshot(run)
