@@ -216,7 +216,7 @@ def test_divergence_watch():
 @pytest.mark.slow
 def test_sigterm_saves_a_checkpoint_and_the_resume_is_exact(tiny_root, tmp_path):
     flags = script_flags({**TINY, "ckpt_iters": 1000}, tiny_root, tmp_path / "log")
-    cmd = ["voxels/train_vlsm.py", "--argsjs", "args/args_vlsm.json", *flags, "--niters", "30"]
+    cmd = ["voxels/train_vlsm.py", "--argsjs", "args/args_vlsm.json", *flags, "--niters", "12"]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     proc = subprocess.Popen([sys.executable, *cmd], cwd=REPO, env=env, stderr=subprocess.PIPE,
                             stdout=subprocess.DEVNULL, text=True)
@@ -224,7 +224,7 @@ def test_sigterm_saves_a_checkpoint_and_the_resume_is_exact(tiny_root, tmp_path)
     t0 = time.monotonic()
     while time.monotonic() - t0 < 300:  # until tqdm shows 3 iterations done
         seen += proc.stderr.read(1)
-        done = re.findall(r"\| (\d+)/30 ", seen[-40:])
+        done = re.findall(r"\| (\d+)/12 ", seen[-40:])
         if done and int(done[-1]) >= 3:
             break
     proc.send_signal(signal.SIGTERM)
@@ -232,13 +232,13 @@ def test_sigterm_saves_a_checkpoint_and_the_resume_is_exact(tiny_root, tmp_path)
     assert proc.wait(timeout=300) == 128 + signal.SIGTERM, err[-2000:]
     run = next((tmp_path / "log").glob("*/train"))
     (it, path), = ck.list_checkpoints(run)
-    assert 3 <= it < 30 and f"stopped by SIGTERM at iteration {it} of run {run}" in err
+    assert 3 <= it < 12 and f"stopped by SIGTERM at iteration {it} of run {run}" in err
     assert "Traceback" not in err
     r = _run(*cmd[:1], "--log", str(run))
     assert r.returncode == 0, r.stderr[-2000:]
-    full = train(tiny_args(tiny_root, tmp_path / "full", niters=30, ckpt_iters=1000),
+    full = train(tiny_args(tiny_root, tmp_path / "full", niters=12, ckpt_iters=1000),
                  VLSM_TASK, progress=False)
-    for a, b in zip(_weights(run / "mvnet-30"), _weights(full.checkpoint), strict=True):
+    for a, b in zip(_weights(run / "mvnet-12"), _weights(full.checkpoint), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
