@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[1]
 ALLOWED: dict[str, set[str]] = {
     "config": set(),
     "geometry": set(),
-    "ops": {"geometry"},
+    "ops": {"config", "geometry"},
     "models": {"config", "geometry", "ops"},
     "data": {"config", "geometry"},
     "vis": {"geometry"},
