@@ -34,7 +34,7 @@ quickstart: venv
 # equivalence (a converted TF1 checkpoint against the original graph's values) under JAX.
 JAX_TESTS := tests/ops tests/models/test_norms.py tests/models/test_layers.py \
 	tests/models/test_fusion.py tests/models/test_lsm.py tests/models/test_depth_head.py \
-	tests/models/test_precision.py tests/training/test_precision_choice.py
+	tests/models/test_r2n2.py tests/models/test_precision.py tests/training/test_precision_choice.py
 # TEST_WORKERS pytest-xdist processes (one test file each at a time: module fixtures are built
 # once); 2 fits the 2-core CI machine.
 TEST_WORKERS ?= 2

@@ -210,7 +210,9 @@ def add_experiment(exp_id: str, title: str, about: str = "", *,
     exps.append({"id": exp_id, "title": title, "about": about, "readme": False,
                  "rows": ["mean"]})
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(exps, indent=1, ensure_ascii=False) + "\n")
+    # one experiment a line, as the file is written by hand
+    lines = ",\n".join(" " + json.dumps(e, ensure_ascii=False) for e in exps)
+    path.write_text(f"[\n{lines}\n]\n")
 
 
 def _run_facts(checkpoint: str | None) -> dict[str, Any]:

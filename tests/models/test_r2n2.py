@@ -12,6 +12,9 @@ from models.r2n2 import R2N2, leaky, pool, unpool
 from models.registry import build_model, model_head
 from tests.models._helpers import to_numpy
 
+# Eager forwards of a 36M-parameter network: about a minute of CPU under JAX (the slow tier)
+pytestmark = pytest.mark.slow_on_jax
+
 
 @pytest.fixture(scope="module")
 def model() -> R2N2:
